@@ -1,0 +1,60 @@
+# Data Pipelines in Python: every target sets up .venv first if it is missing or stale.
+# Windows without make: see README ("Without make").
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install test run lab lock notebooks student lint format bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(BIN)/python -c "" 2>/dev/null || rm -rf $(VENV)
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The whole suite: unit tests, CLI tests, every notebook and solution under nbval.
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+## The analysis on the bundled lesson data, written to output/.
+run: install
+	$(BIN)/exam-pipeline run
+
+lab: install
+	$(BIN)/jupyter lab notebooks
+
+## Re-resolve the pinned versions in constraints.txt (needs the package index).
+lock:
+	rm -rf /tmp/exam-pipeline-lock && $(PY) -m venv /tmp/exam-pipeline-lock
+	/tmp/exam-pipeline-lock/bin/python -m pip install --quiet --upgrade pip
+	/tmp/exam-pipeline-lock/bin/python -m pip install --quiet -e ".[dev]"
+	/tmp/exam-pipeline-lock/bin/python -m pip freeze --exclude-editable | grep -v "^-e" > constraints.txt
+
+## Re-execute every solution notebook from a fresh kernel (stores real outputs), then
+## regenerate the student notebooks from them.
+notebooks: install
+	$(BIN)/python -m exam_pipeline.notebooks execute solutions/*.ipynb
+	$(MAKE) student
+
+student: install
+	$(BIN)/python -m exam_pipeline.notebooks student solutions/*.ipynb --out notebooks
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/nbqa ruff notebooks solutions
+
+format: install
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf output notebooks/output solutions/output test-artifacts .pytest_cache

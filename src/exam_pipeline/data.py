@@ -1,0 +1,121 @@
+"""Where exam scores come from: the bundled lesson data, CSV files, and a synthetic generator."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .files import atomic_path
+from .validate import PipelineInputError, require_columns, require_file
+
+#: The lesson data set: five students per class (also in ``datasets/exam_scores.csv``).
+LESSON_SCORES: dict[str, list[int]] = {"A": [65, 70, 68, 72, 66], "B": [78, 82, 80, 79, 81]}
+
+#: Junk that stands where a score should be in generated files (about 1 % of rows).
+JUNK_TOKENS: tuple[str, ...] = ("absent", "n/a", "?", "seventy", "TBD")
+
+
+def dataset_path(name: str = "exam_scores.csv") -> Path:
+    """Path of a data set shipped inside the package (works from any working directory)."""
+    path = Path(str(resources.files("exam_pipeline") / "datasets" / name))
+    if not path.is_file():
+        raise PipelineInputError(f"no bundled data set called {name!r}")
+    return path
+
+
+def lesson_frame() -> pd.DataFrame:
+    """The lesson data as a DataFrame with columns ``Class`` and ``Score``."""
+    rows = [(label, score) for label, scores in LESSON_SCORES.items() for score in scores]
+    return pd.DataFrame(rows, columns=["Class", "Score"])
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a CSV file is written: its separator, decimal mark and header."""
+
+    sep: str
+    decimal: str
+    columns: tuple[str, ...]
+
+
+def inspect_csv(path: str | Path, columns: tuple[str, ...] = ("Class", "Score")) -> CsvFormat:
+    """Check the file and its header; detect ``;``-separated files with decimal commas.
+
+    Spreadsheets set to a European locale save ``Class;Score`` with ``72,5``; we read those too.
+    """
+    path = require_file(path)
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        header = handle.readline().lstrip("\ufeff").rstrip("\r\n")
+        has_data = any(line.strip() for line in handle)
+    sep = ";" if header.count(";") > header.count(",") else ","
+    found = tuple(name.strip() for name in next(csv.reader([header], delimiter=sep), []))
+    require_columns(found, columns, path)
+    if not has_data:
+        raise PipelineInputError(f"{path}: has a header but no data rows")
+    return CsvFormat(sep=sep, decimal="," if sep == ";" else ".", columns=found)
+
+
+def read_scores(
+    path: str | Path, group_col: str = "Class", value_col: str = "Score"
+) -> tuple[pd.DataFrame, CsvFormat]:
+    """Read the group and score columns as text, untouched, so cleaning can see the junk.
+
+    Returns the frame and the detected format (the cleaning step needs the decimal mark).
+    """
+    fmt = inspect_csv(path, (group_col, value_col))
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=fmt.sep,
+            usecols=[group_col, value_col],
+            dtype=str,
+            encoding="utf-8-sig",
+            skipinitialspace=True,
+        )
+    except UnicodeDecodeError as exc:
+        raise PipelineInputError(
+            f"{path}: is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8 CSV"
+        ) from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise PipelineInputError(f"{path}: is not a well-formed CSV file ({exc})") from None
+    return frame, fmt
+
+
+def generate_scores(
+    out: str | Path,
+    rows: int,
+    seed: int = 0,
+    effect: float = 2.0,
+    chunk_rows: int = 100_000,
+) -> Path:
+    """Write a reproducible, deliberately messy exam file of ``rows`` rows, in constant memory.
+
+    Class A scores ~ N(70, 10), class B ~ N(70 + effect, 10), rounded and clipped to 0..100.
+    About 1 % of scores are junk words and about 1 % are blank. The same arguments give the
+    same bytes; the file appears only once it is complete.
+    """
+    if rows < 0:
+        raise PipelineInputError(f"--rows must be 0 or more, got {rows}")
+    rng = np.random.default_rng(seed)
+    out = Path(out)
+    with atomic_path(out) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("Student,Class,Score\n")
+        for start in range(0, rows, chunk_rows):
+            n = min(chunk_rows, rows - start)
+            classes = rng.choice(np.array(["A", "B"]), size=n)
+            means = np.where(classes == "B", 70.0 + effect, 70.0)
+            scores = np.clip(np.rint(rng.normal(means, 10.0)), 0, 100).astype(int).astype(str)
+            kind = rng.random(n)
+            junk = rng.choice(np.array(JUNK_TOKENS), size=n)
+            scores = np.where(kind < 0.01, junk, scores)
+            scores = np.where((kind >= 0.01) & (kind < 0.02), "", scores)
+            ids = np.arange(start + 1, start + n + 1).astype(str)
+            lines = np.char.add(np.char.add(np.char.add(np.char.add(ids, ","), classes), ","), scores)
+            handle.write("\n".join(lines.tolist()))
+            handle.write("\n")
+    return out

@@ -1,0 +1,48 @@
+"""The registry of engines: each one runs the same analysis and writes the same report.json.
+
+An engine is a function ``run(config: RunConfig) -> dict`` (the report). Engines load lazily,
+so ``exam-pipeline --help`` stays fast and an engine whose extra library is missing is simply
+not listed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+from .config import RunConfig
+from .validate import PipelineInputError
+
+Engine = Callable[[RunConfig], dict[str, Any]]
+
+#: name -> (module, function, one-line description)
+ENGINES: dict[str, tuple[str, str, str]] = {
+    "pandas": ("exam_pipeline.pipeline", "run_pipeline", "plain functions over a pandas DataFrame (lesson 01)"),
+    "stream": ("exam_pipeline.streaming", "run_stream", "generators, constant memory (lesson 02)"),
+    "steps": ("exam_pipeline.framework", "run_steps", "the Step/Pipeline framework (lesson 03)"),
+    "luigi": ("exam_pipeline.luigi_tasks", "run_luigi", "Luigi tasks and targets (lesson 04)"),
+    "prefect": ("exam_pipeline.prefect_flow", "run_prefect", "a Prefect 3 flow (lessons 05-06)"),
+    "dask": ("exam_pipeline.dask_engine", "run_dask", "dask.dataframe on a cluster (lesson 07)"),
+}
+
+
+def available() -> list[str]:
+    """Engines whose module exists in this installation, in lesson order."""
+    return [name for name, (module, _, _) in ENGINES.items() if importlib.util.find_spec(module)]
+
+
+def get(name: str) -> Engine:
+    """The run function of engine ``name``, or a clear error naming the engines there are."""
+    if name not in available():
+        raise PipelineInputError(
+            f"--engine {name!r} is not available; choose one of: {', '.join(available())}"
+        )
+    module, function, _ = ENGINES[name]
+    return getattr(importlib.import_module(module), function)
+
+
+def run(config: RunConfig) -> dict[str, Any]:
+    """Run ``config.engine`` on ``config``."""
+    return get(config.engine)(config)

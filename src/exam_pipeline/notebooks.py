@@ -1,0 +1,182 @@
+"""Notebook tooling: solutions are the one source; student notebooks are generated from them.
+
+Conventions (README, "For instructors"):
+
+* An exercise's answer sits between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` lines in a
+  solution cell. The student version replaces the region with a stub that raises
+  ``NotImplementedError``; a ``### HINT: ...`` line just above the region becomes its message.
+* A check cell is tagged ``check`` and carries a stable id in ``metadata["check_id"]``, so it
+  can be found even if a student moves, deletes or duplicates cells.
+* Stored outputs come only from executing a notebook from a fresh kernel (``execute``), never
+  from editing by hand.
+
+Run as ``python -m exam_pipeline.notebooks execute solutions/*.ipynb`` or
+``python -m exam_pipeline.notebooks student solutions/*.ipynb --out notebooks`` (``make notebooks``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+HINT = "### HINT:"
+CHECK_TAG = "check"
+RAISES_TAG = "raises-exception"
+KERNEL_ARGS = ["--InteractiveShell.colors=nocolor"]  # no ANSI codes in stored tracebacks
+
+_REGION = re.compile(
+    rf"^(?P<indent>[ \t]*){re.escape(BEGIN)}[^\n]*\n(?P<body>.*?)^[ \t]*{re.escape(END)}[^\n]*(\n|$)",
+    re.M | re.S,
+)
+
+
+class NotebookError(RuntimeError):
+    """A notebook breaks the suite's conventions (a stray error, an unclosed solution region)."""
+
+
+def tags(cell: nbformat.NotebookNode) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def is_check(cell: nbformat.NotebookNode) -> bool:
+    return cell.cell_type == "code" and CHECK_TAG in tags(cell)
+
+
+def check_id(cell: nbformat.NotebookNode) -> str | None:
+    return cell.get("metadata", {}).get("check_id")
+
+
+def check_cells(nb: nbformat.NotebookNode) -> Iterator[nbformat.NotebookNode]:
+    """The check cells of ``nb`` in order."""
+    return (cell for cell in nb.cells if is_check(cell))
+
+
+def solution_regions(source: str) -> list[str]:
+    """The bodies of the solution regions in a cell's source."""
+    if source.count(BEGIN) != source.count(END):
+        raise NotebookError(f"unbalanced {BEGIN!r} / {END!r} in:\n{source}")
+    return [m.group("body") for m in _REGION.finditer(source)]
+
+
+def stub_source(source: str) -> str:
+    """Replace every solution region with a ``NotImplementedError`` stub (hint kept)."""
+
+    def stub(match: re.Match[str]) -> str:
+        indent = match.group("indent")
+        before = source[: match.start()].rstrip("\n").splitlines()
+        hint = "write your answer here"
+        if before and before[-1].strip().startswith(HINT):
+            hint = before[-1].strip()[len(HINT) :].strip()
+        return f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError({hint!r})\n"
+
+    solution_regions(source)  # validates balance
+    return _REGION.sub(stub, source).rstrip("\n")
+
+
+def has_solution(cell: nbformat.NotebookNode) -> bool:
+    return cell.cell_type == "code" and BEGIN in cell.source
+
+
+def student_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The student notebook, not yet executed: stubs instead of answers, outputs cleared."""
+    nb = copy.deepcopy(solution)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if has_solution(cell):
+            cell.source = stub_source(cell.source)
+        cell.outputs = []
+        cell.execution_count = None
+        cell.metadata["tags"] = [t for t in tags(cell) if t != RAISES_TAG]
+        if not cell.metadata["tags"]:
+            del cell.metadata["tags"]
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600, allow_errors: bool = False) -> None:
+    """Run ``nb`` top to bottom in a fresh ``python3`` kernel with ``cwd`` as working folder."""
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=allow_errors,
+        record_timing=False,  # no per-cell timestamps in stored notebooks
+        extra_arguments=KERNEL_ARGS,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    client.execute()
+
+
+def _errored(cell: nbformat.NotebookNode) -> bool:
+    return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+
+
+def execute_solution(path: Path) -> None:
+    """Execute a solution notebook in place; any error outside a raises-exception cell fails."""
+    nb = nbformat.read(path, as_version=4)
+    execute(nb, path.parent)
+    nbformat.write(nb, path)
+
+
+def build_student(solution_path: Path, out_dir: Path) -> Path:
+    """Write the executed student version of ``solution_path`` into ``out_dir``.
+
+    Only exercise stubs and check cells may raise in the student version; they are tagged
+    ``raises-exception`` so ``pytest --nbval`` accepts the stored error. Anything else that
+    raises is a broken lesson and stops the build.
+    """
+    solution = nbformat.read(solution_path, as_version=4)
+    nb = student_version(solution)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    execute(nb, out_dir, allow_errors=True)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and _errored(cell):
+            stubbed = "raise NotImplementedError(" in cell.source and "# YOUR CODE HERE" in cell.source
+            if not (stubbed or is_check(cell)):
+                raise NotebookError(
+                    f"{solution_path}: cell {index} fails in the student version but is neither "
+                    "an exercise nor a check cell"
+                )
+            cell.metadata.setdefault("tags", []).append(RAISES_TAG)
+    target = out_dir / solution_path.name
+    nbformat.write(nb, target)
+    return target
+
+
+def structure(nb: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...], str | None]]:
+    """What must match between a stored student notebook and a fresh build (outputs aside)."""
+    return [
+        (c.cell_type, c.source, tuple(t for t in tags(c) if t != RAISES_TAG), check_id(c))
+        for c in nb.cells
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m exam_pipeline.notebooks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("execute", help="execute solution notebooks in place")
+    ex.add_argument("paths", nargs="+", type=Path)
+    st = sub.add_parser("student", help="generate student notebooks from solutions")
+    st.add_argument("paths", nargs="+", type=Path)
+    st.add_argument("--out", type=Path, default=Path("notebooks"))
+    args = parser.parse_args(argv)
+    for path in args.paths:
+        print(f"{args.command}: {path}", flush=True)
+        if args.command == "execute":
+            execute_solution(path)
+        else:
+            build_student(path, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Write a run's outputs into ``--out``: report.json, report.md, the boxplot, rejected.csv, the DB row.
+
+Everything is computed before anything is written, and each file appears atomically, so a run
+that fails leaves no half-written report behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import report as report_mod
+from .analysis import GroupSummary, TTestResult
+from .config import RunConfig
+from .files import atomic_path, atomic_write_text
+from .plots import boxplot_figure, save_figure
+from .sinks import make_engine, save_run
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+BOXPLOT_PNG = "scores_boxplot.png"
+REJECTED_CSV = "rejected.csv"
+
+
+def write_rejected(rejected: pd.DataFrame | Path, path: Path) -> Path:
+    """Put the quarantine table in place: from a DataFrame, or by moving a finished temp file."""
+    if isinstance(rejected, pd.DataFrame):
+        with atomic_path(path) as tmp:
+            rejected.to_csv(tmp, index=False, lineterminator="\n")
+    else:
+        os.replace(rejected, path)
+    return path
+
+
+def publish(
+    config: RunConfig,
+    summaries: Mapping[str, GroupSummary],
+    result: TTestResult,
+    rows_read: int,
+    rejected: pd.DataFrame | Path,
+    rows_dropped: int | None = None,
+) -> dict[str, Any]:
+    """Build the report and write every output of the run; return the report."""
+    if rows_dropped is None:
+        rows_dropped = len(rejected) if isinstance(rejected, pd.DataFrame) else 0
+    report = report_mod.build_report(
+        config.engine, summaries, result, config.alpha, rows_read, rows_dropped
+    )
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    url = config.db_url
+    if url is not None:
+        make_engine(url).dispose()  # a bad URL fails here, before any file is written
+    figure = boxplot_figure(summaries, xlabel=config.group_col, ylabel=config.value_col)
+    if url is not None:
+        save_run(url, report)
+    save_figure(figure, out / BOXPLOT_PNG)
+    write_rejected(rejected, out / REJECTED_CSV)
+    atomic_write_text(out / REPORT_MD, report_mod.to_markdown(report))
+    atomic_write_text(out / REPORT_JSON, report_mod.to_json(report))
+    return report

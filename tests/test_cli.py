@@ -1,0 +1,140 @@
+"""The exam-pipeline command as a user runs it: outputs, defaults, and every bad-input case."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from exam_pipeline.sinks import read_runs
+
+REPORT_KEYS = {"engine", "test", "alpha", "t", "df", "p", "significant", "rows_read", "rows_dropped", "groups"}
+GROUP_KEYS = {"n", "mean", "std", "median", "min", "max"}
+GOOD = "Class,Score\nA,65\nA,70\nA,68\nB,78\nB,82\nB,80\n"
+
+
+def test_default_run_on_lesson_data(run_cli, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, stderr = run_cli("run", "--out", out)
+    assert code == 0, stderr
+    report = json.loads((out / "report.json").read_text())
+    assert set(report) == REPORT_KEYS
+    assert set(report["groups"]) == {"A", "B"}
+    assert all(set(g) == GROUP_KEYS for g in report["groups"].values())
+    assert (report["engine"], report["test"], report["alpha"]) == ("pandas", "welch", 0.05)
+    assert report["groups"]["A"]["mean"] == pytest.approx(68.2)
+    assert round(report["t"], 2) == -8.07 and report["significant"] is True
+    assert (report["rows_read"], report["rows_dropped"]) == (10, 0)
+    md = (out / "report.md").read_text()
+    assert "p < 0.001" in md and "Welch" in md and "statistically significant" in md
+    assert (out / "scores_boxplot.png").read_bytes().startswith(b"\x89PNG")
+    assert (out / "rejected.csv").read_text() == "line,group,score,reason\n"
+    runs = read_runs(f"sqlite:///{out / 'results.db'}")
+    assert len(runs) == 1 and runs[0]["engine"] == "pandas" and runs[0]["n_a"] == 5
+    assert "Wrote" in stdout and "Conclusion" in stdout
+
+
+def test_student_test_and_custom_columns(run_cli, write_csv, tmp_path):
+    path = write_csv("Section;Mark\nX;1,5\nX;2,5\nX;3\nY;7\nY;8,5\nY;9\n")
+    out = tmp_path / "o"
+    code, _, err = run_cli(
+        "run", "--input", path, "--out", out, "--test", "student", "--group-col", "Section",
+        "--value-col", "Mark", "--db", "none", "--alpha", "0.01",
+    )
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["df"] == 4 and report["groups"]["X"]["mean"] == pytest.approx(7 / 3)
+    assert not (out / "results.db").exists()
+
+
+def test_messy_rows_are_quarantined(run_cli, write_csv, tmp_path):
+    path = write_csv(GOOD + "A,absent\nB,\n")
+    code, _, _ = run_cli("run", "--input", path, "--out", tmp_path / "o")
+    assert code == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert (report["rows_read"], report["rows_dropped"]) == (8, 2)
+    rejected = (tmp_path / "o" / "rejected.csv").read_text().splitlines()
+    assert rejected[1:] == ["8,A,absent,non-numeric score", "9,B,,missing score"]
+
+
+def test_postgres_style_url_reaches_sqlalchemy(run_cli, tmp_path):
+    """A PostgreSQL URL is handed to SQLAlchemy; with no server the error is one clear line."""
+    code, _, err = run_cli(
+        "run", "--out", tmp_path / "o", "--db", "postgresql+psycopg://u:p@127.0.0.1:9/none"
+    )
+    assert code == 2 and "--db postgresql+psycopg://" in err
+    assert not (tmp_path / "o" / "report.json").exists()
+
+
+BAD_INPUTS = {
+    "missing file": (None, "no such file"),
+    "empty file": ("", "the file is empty"),
+    "header only": ("Class,Score\n", "has a header but no data rows"),
+    "missing column": ("Group,Points\nA,1\n", "missing columns 'Class', 'Score'; the columns found are 'Group', 'Points'"),
+    "missing one column": ("Class,Points\nA,1\n", "missing column 'Score'; the columns found are 'Class', 'Points'"),
+    "one group": ("Class,Score\nA,1\nA,2\n", "exactly 2 groups to compare, found 1: 'A'"),
+    "three groups": ("Class,Score\nA,1\nA,2\nB,3\nB,4\nC,5\nC,6\n", "found 3: 'A', 'B', 'C'"),
+    "too few scores": ("Class,Score\nA,1\nA,2\nB,3\nB,x\n", "at least 2 valid 'Score' values; 'B' has 1"),
+    "all junk in one group": ("Class,Score\nA,1\nA,2\nB,x\nB,y\n", "'B' has 0"),
+    "no numeric score": ("Class,Score\nA,x\nB,y\n", "has no numeric value at all"),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary file"),
+    "not utf-8": ("Class,Score\nA,1\n".encode() + "Ä,2\n".encode("latin-1"), "is not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
+def test_bad_input_is_one_clear_line_and_writes_nothing(case, run_cli, write_csv, tmp_path):
+    content, expected = BAD_INPUTS[case]
+    path = tmp_path / "absent.csv" if content is None else write_csv(content)
+    out = tmp_path / "out"
+    code, stdout, err = run_cli("run", "--input", path, "--out", out)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("exam-pipeline: error: ")
+    assert expected in err
+    assert str(path) in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--alpha", "0"], "--alpha must be between 0 and 1"),
+        (["--alpha", "1.5"], "--alpha must be between 0 and 1"),
+        (["--engine", "spark"], "--engine 'spark' is not available; choose one of: pandas"),
+        (["--test", "paired"], "--test must be 'welch' or 'student'"),
+    ],
+)
+def test_bad_options(args, expected, run_cli, tmp_path):
+    code, _, err = run_cli("run", "--out", tmp_path / "o", *args)
+    assert code == 2 and expected in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_directory_as_input_and_file_as_out(run_cli, tmp_path):
+    code, _, err = run_cli("run", "--input", tmp_path, "--out", tmp_path / "o")
+    assert code == 2 and "is a directory, expected a CSV file" in err
+    existing = tmp_path / "taken.txt"
+    existing.write_text("x")
+    code, _, err = run_cli("run", "--out", existing)
+    assert code == 2 and "is an existing file, expected a folder" in err
+    assert existing.read_text() == "x"
+
+
+def test_console_script_has_no_traceback(tmp_path):
+    """The installed command, as a student types it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "exam_pipeline.cli", "run", "--input", str(tmp_path / "nope.csv")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "no such file" in proc.stderr
+
+
+def test_help_lists_engines(capsys):
+    from exam_pipeline.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "pandas" in capsys.readouterr().out

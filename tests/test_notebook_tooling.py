@@ -1,0 +1,55 @@
+"""Solutions are the one source of the student notebooks; check the tooling and the stored pairs."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+from exam_pipeline.notebooks import (
+    NotebookError,
+    check_cells,
+    solution_regions,
+    structure,
+    student_version,
+    stub_source,
+)
+
+SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_stub_keeps_indent_and_hint():
+    source = "def f(x):\n    ### HINT: double it\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n"
+    stubbed = stub_source(source)
+    assert "return 2 * x" not in stubbed
+    assert stubbed.endswith("    # YOUR CODE HERE\n    raise NotImplementedError('double it')")
+
+
+def test_unbalanced_region_is_an_error():
+    with pytest.raises(NotebookError):
+        solution_regions("### BEGIN SOLUTION\nx = 1\n")
+
+
+def test_every_solution_has_a_student_twin():
+    students = {p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    assert {p.name for p in SOLUTIONS} == students
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
+def test_student_notebook_is_up_to_date_and_leaks_nothing(path):
+    solution = nbformat.read(path, as_version=4)
+    stored = nbformat.read(ROOT / "notebooks" / path.name, as_version=4)
+    assert structure(stored) == structure(student_version(solution)), "run `make student`"
+    student_code = "\n".join(c.source for c in stored.cells if c.cell_type == "code")
+    for cell in solution.cells:
+        if cell.cell_type == "code":
+            for body in solution_regions(cell.source):
+                assert body.strip() not in student_code
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
+def test_checks_are_tagged_with_unique_ids(path):
+    nb = nbformat.read(path, as_version=4)
+    ids = [c.metadata.get("check_id") for c in check_cells(nb)]
+    assert ids and all(ids) and len(ids) == len(set(ids))
+    assert any("### BEGIN SOLUTION" in c.source for c in nb.cells if c.cell_type == "code")
