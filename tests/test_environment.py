@@ -25,7 +25,7 @@ def conda_requirements() -> dict[str, str]:
     found = {}
     text = (ROOT / "environment.yml").read_text()
     for line in text.split("dependencies:", 1)[1].splitlines():
-        match = re.match(r"^\s+-\s+([A-Za-z0-9_.\-]+)\s*([<>=!,.0-9]*)\s*(#.*)?$", line)
+        match = re.match(r"^\s+-\s+([A-Za-z0-9_.\-]+)(?:\[\w+\])?\s*([<>=!,.0-9]*)\s*(#.*)?$", line)
         if match and match.group(1) not in NOT_PACKAGES and not match.group(1).startswith("-"):
             name = CONDA_TO_PYPI.get(match.group(1), match.group(1)).lower()
             found[name] = str(Requirement(f"x{match.group(2)}").specifier)
