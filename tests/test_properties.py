@@ -15,7 +15,9 @@ NUMBERS = st.one_of(
 )
 JUNK = st.sampled_from(["", " ", "absent", "n/a", "?", "seventy", "TBD", "nan", "1,5", "--", "1e"])
 CELL = st.one_of(st.none(), NUMBERS, JUNK, st.text(max_size=8))
-ROWS = st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["A", "B", " ", ""])), CELL), max_size=30)
+ROWS = st.lists(
+    st.tuples(st.one_of(st.none(), st.sampled_from(["A", "B", " ", ""])), CELL), max_size=30
+)
 
 FAST = settings(max_examples=60, deadline=None)
 
@@ -32,7 +34,7 @@ def test_cleaning_never_raises_and_keeps_only_numbers(rows):
     assert scores.dtype == float
     assert not scores.isna().any()
     kept_text = frame(rows)["Score"].drop(index=result.rejected["line"] - 2)
-    for text, value in zip(kept_text, scores):
+    for text, value in zip(kept_text, scores, strict=True):
         assert float(text.strip()) == value  # the number in the file, not a guess
 
 

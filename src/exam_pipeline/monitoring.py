@@ -15,17 +15,27 @@ change to be measured.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import IO, Any
+
+import pandas as pd
+
+from .clean import CleanResult
+from .config import RunConfig
+from .framework import StepHook, count_rows
+from .outputs import REJECTED_CSV
+from .validate import PipelineInputError
 
 LOGGER_NAME = "exam_pipeline"
 LOG_FORMATS: tuple[str, ...] = ("text", "json")
@@ -38,20 +48,30 @@ _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("x", 0, "x", 0, "x", None, No
 }
 
 
-def record_fields(record: logging.LogRecord) -> dict[str, Any]:
-    """The structured fields a caller attached with ``logger.info(..., extra={...})``."""
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and not k.startswith("_")}
+def record_fields(record: logging.LogRecord, drop: Iterable[str] = ()) -> dict[str, Any]:
+    """The structured fields a caller attached with ``logger.info(..., extra={...})``.
+
+    Fields whose value is None are left out, and so are the names in ``drop``.
+    """
+    skip = _STANDARD_ATTRS | set(drop)
+    return {
+        k: v
+        for k, v in vars(record).items()
+        if k not in skip and not k.startswith("_") and v is not None
+    }
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, then the ``extra`` fields.
 
-    ``timestamps=False`` leaves out the time, for output that must repeat exactly (lessons).
+    ``timestamps=False`` leaves out the time and ``drop`` names fields to leave out (e.g.
+    ``seconds``), for output that must repeat exactly (lessons).
     """
 
-    def __init__(self, timestamps: bool = True) -> None:
+    def __init__(self, timestamps: bool = True, drop: Iterable[str] = ()) -> None:
         super().__init__()
         self.timestamps = timestamps
+        self.drop = tuple(drop)
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {}
@@ -59,7 +79,7 @@ class JsonFormatter(logging.Formatter):
             stamp = datetime.fromtimestamp(record.created, tz=timezone.utc)
             data["time"] = stamp.isoformat(timespec="milliseconds")
         data.update(level=record.levelname, logger=record.name, message=record.getMessage())
-        data.update(record_fields(record))
+        data.update(record_fields(record, self.drop))
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
             data["error"] = f"{type(error).__name__}: {error}"
@@ -69,13 +89,14 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """``LEVEL logger: message key=value ...``: readable, and the fields are still there."""
 
-    def __init__(self, timestamps: bool = True) -> None:
-        super().__init__("%(asctime)s " if timestamps else "")
+    def __init__(self, timestamps: bool = True, drop: Iterable[str] = ()) -> None:
+        super().__init__()
         self.timestamps = timestamps
+        self.drop = tuple(drop)
 
     def format(self, record: logging.LogRecord) -> str:
         head = self.formatTime(record) + " " if self.timestamps else ""
-        fields = " ".join(f"{k}={v}" for k, v in record_fields(record).items())
+        fields = " ".join(f"{k}={v}" for k, v in record_fields(record, self.drop).items())
         line = f"{head}{record.levelname} {record.name}: {record.getMessage()}"
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
@@ -88,10 +109,12 @@ def configure_logging(
     stream: IO[str] | None = None,
     level: int = logging.INFO,
     timestamps: bool = True,
+    drop: Iterable[str] = (),
 ) -> logging.Logger:
     """Send ``exam_pipeline.*`` log records to ``stream`` (default stderr) as text or JSON.
 
-    Calling it again replaces the handler it added before, so a notebook cell can be re-run.
+    ``timestamps`` and ``drop`` are passed to the formatter. Calling it again replaces the
+    handler it added before, so a notebook cell can be re-run.
     """
     if fmt not in LOG_FORMATS:
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, got {fmt!r}")
@@ -99,7 +122,8 @@ def configure_logging(
     for handler in [h for h in logger.handlers if getattr(h, "_exam_pipeline", False)]:
         logger.removeHandler(handler)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter(timestamps) if fmt == "json" else TextFormatter(timestamps))
+    formatter = JsonFormatter if fmt == "json" else TextFormatter
+    handler.setFormatter(formatter(timestamps, drop))
     handler._exam_pipeline = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(level)
@@ -121,7 +145,8 @@ class PipelineMetrics:
     """The run's metrics in a private registry (a second run or a test never collides).
 
     ``rows_processed``: rows read by cleaning; ``rows_rejected``: rows quarantined, by reason;
-    ``step_duration_seconds``: a histogram per step; ``step_failures``: steps that raised.
+    ``step_duration_seconds``: a histogram per step; ``step_failures`` and ``step_retries``:
+    steps that failed for good, and failed attempts that were retried.
     """
 
     def __init__(self, namespace: str = "exam_pipeline") -> None:
@@ -129,20 +154,38 @@ class PipelineMetrics:
 
         self.registry = CollectorRegistry()
         self.rows_processed = Counter(
-            "rows_processed", "Rows read by the cleaning step.", namespace=namespace,
+            "rows_processed",
+            "Rows read by the cleaning step.",
+            namespace=namespace,
             registry=self.registry,
         )
         self.rows_rejected = Counter(
-            "rows_rejected", "Rows sent to the quarantine file, by reason.", ["reason"],
-            namespace=namespace, registry=self.registry,
+            "rows_rejected",
+            "Rows sent to the quarantine file, by reason.",
+            ["reason"],
+            namespace=namespace,
+            registry=self.registry,
         )
         self.step_seconds = Histogram(
-            "step_duration_seconds", "Wall time of each pipeline step.", ["step"],
-            namespace=namespace, registry=self.registry,
+            "step_duration_seconds",
+            "Wall time of each pipeline step.",
+            ["step"],
+            namespace=namespace,
+            registry=self.registry,
             buckets=(0.001, 0.01, 0.1, 1.0, 10.0, 60.0),
         )
         self.step_failures = Counter(
-            "step_failures", "Steps that raised an error.", ["step"], namespace=namespace,
+            "step_failures",
+            "Steps that failed for good (retries used up).",
+            ["step"],
+            namespace=namespace,
+            registry=self.registry,
+        )
+        self.step_retries = Counter(
+            "step_retries",
+            "Failed attempts of a step that were retried.",
+            ["step"],
+            namespace=namespace,
             registry=self.registry,
         )
         self.namespace = namespace
@@ -163,6 +206,33 @@ class PipelineMetrics:
         from prometheus_client import generate_latest
 
         return generate_latest(self.registry).decode("utf-8")
+
+
+def clean_result_of(result: Any) -> CleanResult | None:
+    """The CleanResult inside a step's result (the framework's ``Cleaned`` holds one), if any."""
+    if isinstance(result, CleanResult):
+        return result
+    inner = getattr(result, "result", None)
+    return inner if isinstance(inner, CleanResult) else None
+
+
+class MetricsHook(StepHook):
+    """Feed :class:`PipelineMetrics` from a Pipeline run: durations, failures, row counts."""
+
+    def __init__(self, metrics: PipelineMetrics | None = None) -> None:
+        self.metrics = metrics if metrics is not None else PipelineMetrics()
+
+    def after_step(self, step_name: str, result: Any, seconds: float) -> None:
+        self.metrics.step_seconds.labels(step=step_name).observe(seconds)
+        cleaned = clean_result_of(result)
+        if cleaned is not None:
+            self.metrics.record_rows(cleaned.rows_read, cleaned.drop_reasons())
+
+    def on_retry(self, step_name: str, attempt: int, error: BaseException) -> None:
+        self.metrics.step_retries.labels(step=step_name).inc()
+
+    def on_error(self, step_name: str, data: Any, error: BaseException) -> None:
+        self.metrics.step_failures.labels(step=step_name).inc()
 
 
 @dataclass
@@ -240,7 +310,9 @@ def memory_tracer(service: str = "exam-pipeline") -> tuple[Any, Any]:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     exporter = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": service}), shutdown_on_exit=False)
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service}), shutdown_on_exit=False
+    )
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return provider, exporter
 
@@ -251,7 +323,9 @@ def console_tracer(service: str = "exam-pipeline", out: IO[str] | None = None) -
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
-    provider = TracerProvider(resource=Resource.create({"service.name": service}), shutdown_on_exit=False)
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service}), shutdown_on_exit=False
+    )
     provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=out or sys.stdout)))
     return provider
 
@@ -266,3 +340,147 @@ def span_summary(spans: Iterable[Any]) -> list[str]:
         attrs = ", ".join(f"{k}={v}" for k, v in sorted(span.attributes.items()))
         lines.append(f"{span.name} [parent: {parent}] {span.status.status_code.name} {{{attrs}}}")
     return lines
+
+
+class TracingHook(StepHook):
+    """One OpenTelemetry span per step, named after the step, with row counts as attributes.
+
+    Spans started inside :meth:`run_span` become its children, so a whole run is one trace.
+    A failed step's span records the exception and ends with status ERROR.
+    """
+
+    def __init__(self, provider: Any, name: str = "exam_pipeline") -> None:
+        self.tracer = provider.get_tracer(name)
+        self._open: dict[str, tuple[Any, object]] = {}
+
+    @contextmanager
+    def run_span(self, name: str, **attributes: Any) -> Iterator[Any]:
+        """A parent span around a whole run: ``with hook.run_span("exam-scores"): pipeline.run(x)``."""
+        with self.tracer.start_as_current_span(name, attributes=attributes) as span:
+            yield span
+
+    def before_step(self, step_name: str, data: Any) -> None:
+        from opentelemetry import context, trace
+
+        span = self.tracer.start_span(step_name, attributes=_rows("rows.in", data))
+        token = context.attach(trace.set_span_in_context(span))
+        self._open[step_name] = (span, token)
+
+    def after_step(self, step_name: str, result: Any, seconds: float) -> None:
+        from opentelemetry.trace import Status, StatusCode
+
+        span = self._close(step_name)
+        if span is None:
+            return
+        span.set_attributes(_rows("rows.out", result))
+        cleaned = clean_result_of(result)
+        if cleaned is not None:
+            span.set_attribute("rows.rejected", cleaned.rows_dropped)
+        span.set_status(Status(StatusCode.OK))
+        span.end()
+
+    def on_retry(self, step_name: str, attempt: int, error: BaseException) -> None:
+        span = self._open.get(step_name, (None, None))[0]
+        if span is not None:
+            span.add_event(
+                "retry", {"attempt": attempt, "error": f"{type(error).__name__}: {error}"}
+            )
+
+    def on_error(self, step_name: str, data: Any, error: BaseException) -> None:
+        from opentelemetry.trace import Status, StatusCode
+
+        span = self._close(step_name)
+        if span is None:
+            return
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        span.end()
+
+    def _close(self, step_name: str) -> Any:
+        from opentelemetry import context
+
+        span, token = self._open.pop(step_name, (None, None))
+        if token is not None:
+            context.detach(token)
+        return span
+
+
+def _rows(key: str, data: Any) -> dict[str, int]:
+    rows = count_rows(data)
+    return {} if rows is None else {key: rows}
+
+
+# ---------------------------------------------------------------- the CLI: --log-format, --metrics-port
+
+log = logging.getLogger(__name__)
+
+
+def rejected_reasons(path: Path) -> dict[str, int]:
+    """How many rows of a written ``rejected.csv`` have each reason."""
+    if not path.is_file():
+        return {}
+    reasons = pd.read_csv(path, usecols=["reason"], dtype=str)["reason"]
+    return {str(k): int(v) for k, v in reasons.value_counts(sort=False).items()}
+
+
+def _start_server(metrics: PipelineMetrics, port: int) -> MetricsServer:
+    if not 0 <= port <= 65535:
+        raise PipelineInputError(f"--metrics-port must be between 0 and 65535, got {port}")
+    try:
+        return serve_metrics(metrics, port)
+    except OSError as exc:
+        raise PipelineInputError(
+            f"--metrics-port {port}: cannot listen on 127.0.0.1 ({exc.strerror or exc})"
+        ) from None
+
+
+def run_engine(
+    engine: Callable[..., dict[str, Any]],
+    config: RunConfig,
+    *,
+    log_format: str | None = None,
+    metrics_port: int | None = None,
+    metrics: PipelineMetrics | None = None,
+) -> dict[str, Any]:
+    """Run ``engine`` on ``config`` with the logs and the ``/metrics`` endpoint asked for.
+
+    Engines that take ``hooks`` (the ``steps`` engine) are measured step by step; for the others
+    the row counts come from the report and ``rejected.csv`` once the run is done. The endpoint
+    lives only while the run does (use a Pushgateway for runs shorter than a scrape interval).
+    """
+    if log_format is not None:
+        configure_logging(log_format)
+    metrics = metrics if metrics is not None else PipelineMetrics()
+    server = _start_server(metrics, metrics_port) if metrics_port is not None else None
+    try:
+        if server is not None:
+            log.info(
+                "metrics: serving %s during the run", server.url, extra={"metrics_url": server.url}
+            )
+        log.info("run: start", extra={"engine": config.engine, "event": "start"})
+        started = time.perf_counter()
+        if "hooks" in inspect.signature(engine).parameters:
+            report = engine(config, hooks=[MetricsHook(metrics)])
+        else:
+            report = engine(config)
+            rejected = rejected_reasons(Path(config.out) / REJECTED_CSV)
+            metrics.record_rows(report["rows_read"], rejected)
+        seconds = time.perf_counter() - started
+        log.info(
+            "run: done, %d rows read, %d rejected",
+            report["rows_read"],
+            report["rows_dropped"],
+            extra={
+                "engine": config.engine,
+                "event": "end",
+                "rows_read": report["rows_read"],
+                "rows_rejected": report["rows_dropped"],
+                "seconds": round(seconds, 4),
+            },
+        )
+        return report
+    finally:
+        if server is not None:
+            server.stop()
+        if log_format is not None:
+            reset_logging()

@@ -137,7 +137,9 @@ class FlakyServer:
         status: int = HTTPStatus.SERVICE_UNAVAILABLE,
         port: int = 0,
     ) -> None:
-        self.plan = FlakyPlan(failure_rate=failure_rate, seed=seed, fail_first=fail_first, status=status)
+        self.plan = FlakyPlan(
+            failure_rate=failure_rate, seed=seed, fail_first=fail_first, status=status
+        )
         self.body = body if body is not None else dataset_path().read_bytes()
         self.port = port
         self._server: _FlakyHTTPServer | None = None
@@ -221,9 +223,7 @@ def _log_retry(state: RetryCallState) -> None:
     log.warning("attempt %d failed (%s); retrying", state.attempt_number, detail)
 
 
-def retrying(
-    attempts: int = 5, wait_initial: float = 0.01, wait_max: float = 0.2
-) -> Retrying:
+def retrying(attempts: int = 5, wait_initial: float = 0.01, wait_max: float = 0.2) -> Retrying:
     """The retry policy: at most ``attempts`` tries, waits 0.01 s, 0.02 s, 0.04 s ... capped.
 
     Only :class:`TransientSourceError` is retried: a 404 fails at once.
