@@ -22,12 +22,22 @@ refreshes Prefect's settings and logging so the new values take effect.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
+import signal
+import socket
+import subprocess
 import sys
-from collections.abc import MutableMapping
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+
+from .validate import PipelineInputError
 
 #: Our logging config for Prefect: plain text to stdout, no timestamps, logs still sent to the API.
 LOGGING_CONFIG = Path(__file__).with_name("prefect_logging.yaml")
@@ -53,6 +63,27 @@ class StdoutHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value: TextIO) -> None:
         """Ignore: the stream is always the current sys.stdout."""
+
+
+class PlainFormatter(logging.Formatter):
+    """Prefect's formatter (it knows flow and task run names), without tracebacks for bad input.
+
+    A :class:`PipelineInputError` is the user's mistake, not a bug: the console shows its
+    one-line message; the server still receives the full record.
+    """
+
+    def __init__(self, format: str, flow_run_fmt: str, task_run_fmt: str, **kwargs: Any) -> None:
+        from prefect.logging.formatters import PrefectFormatter  # only when logging is set up
+
+        super().__init__(format)
+        self._prefect = PrefectFormatter(
+            format, flow_run_fmt=flow_run_fmt, task_run_fmt=task_run_fmt, **kwargs
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info and isinstance(record.exc_info[1], PipelineInputError):
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        return self._prefect.format(record)
 
 
 def defaults(*, ui_links: bool = False) -> dict[str, str]:
@@ -84,6 +115,7 @@ def configure(
     ``environ``: the mapping to change (default ``os.environ``; tests pass a dict).
     """
     env = os.environ if environ is None else environ
+    before = dict(env)
     wanted = defaults(ui_links=ui_links)
     for key, value in wanted.items():
         env.setdefault(key, value)
@@ -92,7 +124,7 @@ def configure(
     if results_dir is not None:
         path = str(Path(results_dir).resolve())
         env["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = wanted["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = path
-    if environ is None and "prefect" in sys.modules:
+    if environ is None and "prefect" in sys.modules and dict(env) != before:
         _refresh_prefect()
     return {key: env[key] for key in wanted}
 
@@ -106,9 +138,108 @@ def _refresh_prefect() -> None:
     setup_logging(incremental=False)
 
 
+def flush() -> None:
+    """Send the logs and events Prefect still has queued, and wait until they are sent.
+
+    Prefect ships logs and events to the server from background threads. At the end of a
+    script it drains them itself (printing "EventsWorker - Still processing items" while it
+    does); call this before stopping a server you started, or to finish sending earlier.
+    It is what Prefect's own test harness does, instead of sleeping and hoping.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        for service in (APILogWorker, EventsWorker):
+            result = service.drain_all(timeout=30)
+            if inspect.isawaitable(result):
+                await result
+
+    run_coro_as_sync(drain())
+
+
 def server_environment(api_url: str, home: str | Path) -> dict[str, str]:
     """The environment variables that point a client (or a notebook kernel) at a running server."""
     env = defaults()
     env["PREFECT_API_URL"] = api_url
     env["PREFECT_HOME"] = str(Path(home).resolve())
     return env
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now (the OS picks it when we bind port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(api_url: str) -> bool:
+    """True when the server at ``api_url`` answers its health check."""
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextmanager
+def local_server(
+    home: str | Path,
+    *,
+    port: int | None = None,
+    ui: bool = False,
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> Iterator[dict[str, str]]:
+    """Run ``prefect server start`` on 127.0.0.1 while the block runs; always stop it afterwards.
+
+    Yields the client environment (:func:`server_environment`): ``PREFECT_API_URL`` and friends.
+    The server keeps its database in ``home``; its console output goes to ``home/server.log``.
+    Used by the tests and by ``python -m exam_pipeline.notebooks execute`` runs of the Prefect
+    lessons, so that no cell starts (and waits for) a temporary server.
+    """
+    home = Path(home).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    env.update(defaults())
+    env["PREFECT_HOME"] = str(home)
+    env.update(extra_env or {})
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+               "--port", str(port), "--analytics-off", "--ui" if ui else "--no-ui"]
+    with open(home / "server.log", "ab") as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while not _healthy(api_url):
+            if process.poll() is not None:
+                raise RuntimeError(f"prefect server exited early; see {home / 'server.log'}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"prefect server not healthy after {timeout} s")
+            time.sleep(0.25)
+        yield server_environment(api_url, home)
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop the server and everything it started (its own process group)."""
+    if process.poll() is not None:
+        return
+    posix = hasattr(os, "killpg")
+    if posix:
+        os.killpg(process.pid, signal.SIGTERM)
+    else:
+        process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        if posix:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+        process.wait()

@@ -1,0 +1,142 @@
+"""The exam analysis as a Prefect 3 flow (the ``prefect`` engine, lessons 05-06).
+
+Each task is a thin wrapper around a shared function, so the analysis itself lives in one
+place; what Prefect adds is the run record: a state per step, logs, timings and artifacts,
+visible in the server UI. Call ``some_task.fn(...)`` to run a task's plain function without
+Prefect (that is how the tests check the logic).
+
+Call :func:`exam_pipeline.prefect_settings.configure` before importing this module for the
+course's quiet, offline settings; :func:`run_prefect` does it for the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from . import analysis, outputs
+from . import report as report_mod
+from .analysis import GroupSummary, TTestResult
+from .clean import CleanResult, clean_scores
+from .config import RunConfig
+from .data import CsvFormat, read_scores
+from .prefect_settings import configure
+
+# Lesson 05 runs every task every time; caching (and why it hashes whole DataFrames) is lesson 06.
+TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE}
+
+
+@task(task_run_name="load", **TASK_OPTIONS)
+def load(config: RunConfig) -> tuple[pd.DataFrame, CsvFormat]:
+    """Read the group and score columns as text (the shared reader checks the columns)."""
+    raw, fmt = read_scores(config.source, config.group_col, config.value_col)
+    get_run_logger().info("read %d rows from %s", len(raw), Path(config.source).name)
+    return raw, fmt
+
+
+@task(task_run_name="clean", **TASK_OPTIONS)
+def clean(raw: pd.DataFrame, fmt: CsvFormat, config: RunConfig) -> CleanResult:
+    """Numeric scores only; dropped rows are kept with their reason."""
+    cleaned = clean_scores(raw, config.group_col, config.value_col, decimal=fmt.decimal)
+    logger = get_run_logger()
+    logger.info("kept %d rows, dropped %d", len(cleaned.frame), len(cleaned.rejected))
+    if len(cleaned.rejected):
+        logger.warning("%d rows were not valid scores (see rejected.csv)", len(cleaned.rejected))
+    return cleaned
+
+
+def group_labels(raw: pd.DataFrame, group_col: str) -> list[str]:
+    """The group labels seen before cleaning, sorted (so an all-junk group is still reported)."""
+    labels = raw[group_col].dropna().astype(str).str.strip()
+    return sorted(set(labels[labels != ""]))
+
+
+@task(task_run_name="split", **TASK_OPTIONS)
+def split(cleaned: CleanResult, config: RunConfig, labels: list[str]) -> dict[str, pd.Series]:
+    """The scores of each of the two classes (fails clearly if there are not exactly two)."""
+    return analysis.split_groups(
+        cleaned.frame, config.group_col, config.value_col, str(config.source), labels
+    )
+
+
+@task(task_run_name="summarize", **TASK_OPTIONS)
+def summarize(groups: dict[str, pd.Series]) -> dict[str, GroupSummary]:
+    """Descriptive statistics per class."""
+    summaries = analysis.summarize_groups(groups)
+    for label, s in summaries.items():
+        get_run_logger().info("class %s: n=%d, mean=%.2f, std=%.2f", label, s.n, s.mean, s.std)
+    return summaries
+
+
+@task(task_run_name="ttest", **TASK_OPTIONS)
+def ttest(groups: dict[str, pd.Series], test: str) -> TTestResult:
+    """The independent t-test, first class minus second."""
+    first, second = groups.values()
+    result = analysis.ttest(first, second, test)
+    get_run_logger().info("%s t-test: t=%.2f, %s", test, result.t, report_mod.format_p(result.p))
+    return result
+
+
+@task(task_run_name="publish", **TASK_OPTIONS)
+def publish(
+    config: RunConfig,
+    summaries: dict[str, GroupSummary],
+    result: TTestResult,
+    cleaned: CleanResult,
+) -> dict[str, Any]:
+    """Write report.json, report.md, the boxplot, rejected.csv and the database row."""
+    report = outputs.publish(config, summaries, result, cleaned.rows_read, cleaned.rejected)
+    get_run_logger().info("wrote the report and the boxplot to %s", Path(config.out).name)
+    return report
+
+
+def report_table(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per class, rounded for reading: the table artifact's content."""
+    return [
+        {"class": label, **{k: round(float(v), 2) for k, v in stats.items()}}
+        for label, stats in report["groups"].items()
+    ]
+
+
+@task(task_run_name="artifacts", **TASK_OPTIONS)
+def artifacts(report: dict[str, Any]) -> None:
+    """Attach the report to the flow run, as Markdown and as a table, for the server UI."""
+    create_markdown_artifact(
+        markdown=report_mod.to_markdown(report),
+        key="exam-report",
+        description="The exam score report (report.md)",
+    )
+    create_table_artifact(
+        table=report_table(report),
+        key="exam-groups",
+        description="Descriptive statistics per class",
+    )
+
+
+@flow(name="exam-scores", flow_run_name="exam-report", validate_parameters=False)
+def exam_flow(config: RunConfig) -> dict[str, Any]:
+    """Load, clean, split, summarize, test, publish: the same steps as ``--engine pandas``."""
+    raw, fmt = load(config)
+    cleaned = clean(raw, fmt, config)
+    groups = split(cleaned, config, group_labels(raw, config.group_col))
+    summaries = summarize(groups)
+    result = ttest(groups, config.test)
+    report = publish(config, summaries, result, cleaned)
+    artifacts(report)
+    return report
+
+
+def run_prefect(config: RunConfig) -> dict[str, Any]:
+    """Run the analysis as a Prefect flow and return the report (engine ``prefect``).
+
+    With ``PREFECT_API_URL`` set (``prefect config set`` or the environment) the run is recorded
+    by that server and shows in its UI; without it Prefect starts a temporary local server.
+    """
+    config = config.checked()  # bad options fail here, before Prefect starts anything
+    configure(ui_links=True)
+    return exam_flow(config)
