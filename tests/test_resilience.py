@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import urllib.error
 import urllib.request
@@ -127,3 +128,84 @@ def test_read_scores_url_gives_raw_text_columns(flaky):
     frame = read_scores_url(server.url)
     assert list(frame.columns) == ["Class", "Score"]
     assert frame["Score"].tolist()[:3] == ["65", "70", "68"]
+
+
+# ---------------------------------------------------------------- per-record errors: the quarantine
+
+MESSY = "Class,Score\nA,65\nA,70\nA,absent\nA,68\nB,78\nB,\n,80\nB,82\nA,72\nB,eighty\nB,79\nA,66\nB,81\n"
+QUARANTINE = [
+    "line,group,score,reason",
+    "4,A,absent,non-numeric score",
+    "7,B,,missing score",
+    "8,,80,missing group",
+    "11,B,eighty,non-numeric score",
+]
+OUTPUTS = ("report.json", "report.md", "scores_boxplot.png", "rejected.csv")
+
+
+@pytest.mark.parametrize("engine", ["pandas", "steps"])
+def test_bad_rows_go_to_rejected_csv_with_a_reason(engine, run_cli, write_csv, tmp_path):
+    out = tmp_path / "o"
+    code, stdout, err = run_cli(
+        "run", "--input", write_csv(MESSY), "--out", out, "--db", "none", "--engine", engine
+    )
+    assert code == 0, err
+    assert (out / "rejected.csv").read_text(encoding="utf-8").splitlines() == QUARANTINE
+    report = json.loads((out / "report.json").read_text())
+    assert (report["rows_read"], report["rows_dropped"]) == (13, 4)
+    kept = sum(g["n"] for g in report["groups"].values())
+    assert kept + report["rows_dropped"] == report["rows_read"]  # nothing vanished silently
+    assert "rows dropped while cleaning: 4" in stdout
+
+
+# ---------------------------------------------------------------- testing the pipeline as a whole
+
+
+def test_running_twice_gives_the_same_outputs(run_cli, write_csv, tmp_path):
+    path, out = write_csv(MESSY), tmp_path / "o"
+    assert run_cli("run", "--input", path, "--out", out, "--db", "none")[0] == 0
+    first = {name: (out / name).read_bytes() for name in OUTPUTS}
+    assert run_cli("run", "--input", path, "--out", out, "--db", "none")[0] == 0
+    assert {name: (out / name).read_bytes() for name in OUTPUTS} == first
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
+
+
+@pytest.mark.parametrize("engine", ["pandas", "steps"])
+def test_failure_mid_run_leaves_no_output(engine, run_cli, write_csv, tmp_path, monkeypatch):
+    """The analysis breaks after loading and cleaning: nothing at all may appear in --out."""
+    from exam_pipeline import pipeline
+
+    def broken_ttest(*args, **kwargs):
+        raise RuntimeError("simulated crash in the t-test")
+
+    monkeypatch.setattr(pipeline, "ttest", broken_ttest)
+    out = tmp_path / "o"
+    with pytest.raises(Exception, match="simulated crash in the t-test"):
+        run_cli(
+            "run", "--input", write_csv(MESSY), "--out", out, "--db", "none", "--engine", engine
+        )
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_crash_while_writing_keeps_the_previous_report_whole(
+    run_cli, write_csv, tmp_path, monkeypatch
+):
+    """A disk error half-way through writing report.md: the old report stays, no temp file stays."""
+    import pathlib
+
+    out = tmp_path / "o"
+    assert run_cli("run", "--out", out, "--db", "none")[0] == 0  # a good earlier run
+    before = {name: (out / name).read_bytes() for name in ("report.json", "report.md")}
+    real_write_text = pathlib.Path.write_text
+
+    def half_then_fail(self, data, *args, **kwargs):
+        if self.name.startswith(".report.md."):
+            real_write_text(self, data[: len(data) // 2], *args, **kwargs)
+            raise OSError(28, "No space left on device (simulated)")
+        return real_write_text(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "write_text", half_then_fail)
+    with pytest.raises(OSError, match="simulated"):
+        run_cli("run", "--input", write_csv(MESSY), "--out", out, "--db", "none")
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)  # no .tmp left behind

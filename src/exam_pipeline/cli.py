@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import engines, report
+from . import engines, monitoring, report
 from .config import RunConfig
 from .data import generate_scores
 from .outputs import BOXPLOT_PNG, REJECTED_CSV, REPORT_JSON, REPORT_MD
@@ -50,6 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--db",
         help="SQLAlchemy URL to save the run to (default: sqlite:///<out>/results.db; 'none' to skip)",
     )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on http://127.0.0.1:PORT/metrics during the run (0: any free port)",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=monitoring.LOG_FORMATS,
+        help="log the run's steps on stderr as text or as JSON lines (default: no logs)",
+    )
     run.set_defaults(handler=cmd_run)
 
     gen = sub.add_parser(
@@ -77,7 +88,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         db=args.db,
     )
     engine = engines.get(config.engine)  # unknown engine: fail before reading anything
-    result = engine(config)
+    log_format = args.log_format or ("text" if args.metrics_port is not None else None)
+    result = monitoring.run_engine(engine, config, log_format=log_format, metrics_port=args.metrics_port)
     print(report.to_markdown(result), end="")
     names = ", ".join(str(Path(args.out) / n) for n in (REPORT_JSON, REPORT_MD, BOXPLOT_PNG, REJECTED_CSV))
     print(f"Wrote {names}")
