@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQLAlchemy URL to save the run to (default: sqlite:///<out>/results.db; 'none' to skip)",
     )
     run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler for --engine dask, e.g. tcp://host:8786 (default: a local cluster)",
+    )
+    run.add_argument(
         "--metrics-port",
         type=int,
         metavar="PORT",
@@ -99,6 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     if args.out.is_dir():
         raise PipelineInputError(f"--out {args.out}: is a folder, expected a CSV file name")
+        scheduler=args.scheduler,
     path = generate_scores(args.out, rows=args.rows, seed=args.seed, effect=args.effect)
     print(f"Wrote {args.rows} rows to {path}")
     return 0
