@@ -105,13 +105,18 @@ class ExamTask(luigi.Task):
         return luigi.LocalTarget(str(path), format=luigi.format.Nop if binary else TEXT)
 
     def on_failure(self, exception: BaseException) -> str:
-        """Remember the error, drop Luigi's half-written temp files, and explain in one line."""
+        """Remember the error and leave no output behind; explain bad input in one line.
+
+        Each file appears atomically, but a task with two outputs may have finished one of
+        them; Luigi already treats the task as not done, and removing it keeps that obvious.
+        Luigi's own temp files (``<name>-luigi-tmp-<random>``) are removed too.
+        """
         self.error = exception
         for target in luigi.task.flatten(self.output()):
-            path = getattr(target, "path", None)
-            if path:
-                for tmp in Path(path).parent.glob(Path(path).name + "-luigi-tmp-*"):
-                    tmp.unlink(missing_ok=True)
+            if isinstance(target, luigi.LocalTarget):
+                path = Path(target.path)
+                for leftover in [path, *path.parent.glob(path.name + "-luigi-tmp-*")]:
+                    leftover.unlink(missing_ok=True)
         if isinstance(exception, PipelineInputError):
             return f"PipelineInputError: {exception}"
         return super().on_failure(exception)
@@ -527,14 +532,16 @@ def _undo_new_files(out: Path, before: set[Path], out_existed: bool) -> None:
 def run_luigi(config: RunConfig, scheduler_url: str | None = None) -> dict[str, Any]:
     """Build the pipeline with Luigi and return the report (the same figures as every engine).
 
-    ``scheduler_url=None`` reads ``$EXAM_PIPELINE_LUIGI_SCHEDULER``; empty means the local scheduler.
+    The central scheduler's URL comes from ``scheduler_url``, else ``config.scheduler``
+    (``--scheduler``), else ``$EXAM_PIPELINE_LUIGI_SCHEDULER``; none or empty: the local scheduler.
     """
     config = config.checked()
     url = config.db_url
     if url is not None:
         make_engine(url).dispose()  # a bad URL fails here, before any file is written
     if scheduler_url is None:
-        scheduler_url = os.environ.get(SCHEDULER_ENV, "").strip()
+        scheduler_url = getattr(config, "scheduler", None) or os.environ.get(SCHEDULER_ENV, "")
+    scheduler_url = scheduler_url.strip()
     if scheduler_url:
         check_scheduler(scheduler_url)
     root = pipeline_task(config)
