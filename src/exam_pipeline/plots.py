@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,6 +12,19 @@ from .analysis import GroupSummary
 from .files import atomic_path
 
 
+class NotebookFigure(Figure):
+    """A Figure that Jupyter shows as a PNG even when pyplot's inline backend was never loaded.
+
+    We draw without pyplot (no global state, safe in threads and worker processes); a plain
+    Figure would then show only as ``<Figure size ...>`` text in a notebook.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", metadata={"Software": None})
+        return buffer.getvalue()
+
+
 def boxplot_figure(
     summaries: Mapping[str, GroupSummary],
     title: str = "Exam scores by class",
@@ -18,7 +32,7 @@ def boxplot_figure(
     ylabel: str = "Score",
 ) -> Figure:
     """A boxplot (Tukey whiskers, outliers not drawn) of each group; no pyplot state touched."""
-    fig = Figure(figsize=(5, 4), dpi=100)
+    fig = NotebookFigure(figsize=(5, 4), dpi=100)
     ax = fig.add_subplot()
     boxes = [
         {
