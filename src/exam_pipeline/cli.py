@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--scheduler",
         metavar="ADDRESS",
-        help="Dask scheduler for --engine dask, e.g. tcp://host:8786 (default: a local cluster)",
+        help="Dask scheduler for --engine dask, e.g. tcp://host:8786 (default: a local cluster); "
+        "luigid URL for --engine luigi, e.g. http://127.0.0.1:8082 (default: "
+        "$EXAM_PIPELINE_LUIGI_SCHEDULER, else the local scheduler)",
     )
     run.add_argument(
         "--metrics-port",

@@ -25,7 +25,7 @@ class RunConfig:
     group_col: str = "Class"
     value_col: str = "Score"
     db: str | None = None
-    scheduler: str | None = None  # a Dask scheduler address (engine "dask"); None: a local cluster
+    scheduler: str | None = None  # a Dask scheduler address (engine "dask") or luigid URL ("luigi")
 
     @property
     def source(self) -> Path:
