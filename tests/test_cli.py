@@ -10,7 +10,18 @@ import pytest
 
 from exam_pipeline.sinks import read_runs
 
-REPORT_KEYS = {"engine", "test", "alpha", "t", "df", "p", "significant", "rows_read", "rows_dropped", "groups"}
+REPORT_KEYS = {
+    "engine",
+    "test",
+    "alpha",
+    "t",
+    "df",
+    "p",
+    "significant",
+    "rows_read",
+    "rows_dropped",
+    "groups",
+}
 GROUP_KEYS = {"n", "mean", "std", "median", "min", "max"}
 GOOD = "Class,Score\nA,65\nA,70\nA,68\nB,78\nB,82\nB,80\n"
 
@@ -40,8 +51,21 @@ def test_student_test_and_custom_columns(run_cli, write_csv, tmp_path):
     path = write_csv("Section;Mark\nX;1,5\nX;2,5\nX;3\nY;7\nY;8,5\nY;9\n")
     out = tmp_path / "o"
     code, _, err = run_cli(
-        "run", "--input", path, "--out", out, "--test", "student", "--group-col", "Section",
-        "--value-col", "Mark", "--db", "none", "--alpha", "0.01",
+        "run",
+        "--input",
+        path,
+        "--out",
+        out,
+        "--test",
+        "student",
+        "--group-col",
+        "Section",
+        "--value-col",
+        "Mark",
+        "--db",
+        "none",
+        "--alpha",
+        "0.01",
     )
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
@@ -72,15 +96,24 @@ BAD_INPUTS = {
     "missing file": (None, "no such file"),
     "empty file": ("", "the file is empty"),
     "header only": ("Class,Score\n", "has a header but no data rows"),
-    "missing column": ("Group,Points\nA,1\n", "missing columns 'Class', 'Score'; the columns found are 'Group', 'Points'"),
-    "missing one column": ("Class,Points\nA,1\n", "missing column 'Score'; the columns found are 'Class', 'Points'"),
+    "missing column": (
+        "Group,Points\nA,1\n",
+        "missing columns 'Class', 'Score'; the columns found are 'Group', 'Points'",
+    ),
+    "missing one column": (
+        "Class,Points\nA,1\n",
+        "missing column 'Score'; the columns found are 'Class', 'Points'",
+    ),
     "one group": ("Class,Score\nA,1\nA,2\n", "exactly 2 groups to compare, found 1: 'A'"),
     "three groups": ("Class,Score\nA,1\nA,2\nB,3\nB,4\nC,5\nC,6\n", "found 3: 'A', 'B', 'C'"),
-    "too few scores": ("Class,Score\nA,1\nA,2\nB,3\nB,x\n", "at least 2 valid 'Score' values; 'B' has 1"),
+    "too few scores": (
+        "Class,Score\nA,1\nA,2\nB,3\nB,x\n",
+        "at least 2 valid 'Score' values; 'B' has 1",
+    ),
     "all junk in one group": ("Class,Score\nA,1\nA,2\nB,x\nB,y\n", "'B' has 0"),
     "no numeric score": ("Class,Score\nA,x\nB,y\n", "has no numeric value at all"),
     "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary file"),
-    "not utf-8": ("Class,Score\nA,1\n".encode() + "Ä,2\n".encode("latin-1"), "is not UTF-8 text"),
+    "not utf-8": (b"Class,Score\nA,1\n" + "Ä,2\n".encode("latin-1"), "is not UTF-8 text"),
 }
 
 
@@ -126,7 +159,9 @@ def test_console_script_has_no_traceback(tmp_path):
     """The installed command, as a student types it."""
     proc = subprocess.run(
         [sys.executable, "-m", "exam_pipeline.cli", "run", "--input", str(tmp_path / "nope.csv")],
-        capture_output=True, text=True, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "no such file" in proc.stderr

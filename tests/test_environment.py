@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-import tomllib
 
+import tomllib
 from packaging.requirements import Requirement
 
 from conftest import ROOT
@@ -34,16 +34,21 @@ def conda_requirements() -> dict[str, str]:
 
 def test_same_packages_and_versions():
     pip, conda = pyproject_requirements(), conda_requirements()
-    assert set(pip) == set(conda), f"only pip: {set(pip) - set(conda)}, only conda: {set(conda) - set(pip)}"
+    assert set(pip) == set(conda), (
+        f"only pip: {set(pip) - set(conda)}, only conda: {set(conda) - set(pip)}"
+    )
     assert {k: v for k, v in pip.items() if conda[k] != v} == {}
 
 
 def test_lock_pins_what_pyproject_asks_for():
     pins = dict(
-        line.split("==", 1) for line in (ROOT / "constraints.txt").read_text().splitlines()
+        line.split("==", 1)
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
         if "==" in line and not line.startswith("#")
     )
     pins = {k.lower().replace("_", "-"): v for k, v in pins.items()}
     for name, spec in pyproject_requirements().items():
         assert name in pins, f"{name} is not pinned in constraints.txt (run make lock)"
-        assert Requirement(f"x{spec}").specifier.contains(pins[name]), f"{name}=={pins[name]} vs {spec}"
+        assert Requirement(f"x{spec}").specifier.contains(pins[name]), (
+            f"{name}=={pins[name]} vs {spec}"
+        )

@@ -9,7 +9,9 @@ import pytest
 
 from conftest import ROOT
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
+    (ROOT / "solutions").glob("*.ipynb")
+)
 IDS = [str(p.relative_to(ROOT)) for p in NOTEBOOKS]
 LEAKS = {
     "machine path": re.compile(r"(/root/|/tmp/|/work/|/home/\w+|/Users/\w+|[A-Z]:\\\\Users)"),
@@ -39,10 +41,16 @@ def test_no_unexpected_errors_or_leaks(path):
         tags = cell.get("metadata", {}).get("tags", [])
         for output in cell.get("outputs", []):
             if output["output_type"] == "error":
-                assert "raises-exception" in tags, f"error output in an untagged cell: {cell['source']}"
-            text = json.dumps({k: v for k, v in output.items() if k != "data" or "image/png" not in v})
+                assert "raises-exception" in tags, (
+                    f"error output in an untagged cell: {cell['source']}"
+                )
+            text = json.dumps(
+                {k: v for k, v in output.items() if k != "data" or "image/png" not in v}
+            )
             for what, pattern in LEAKS.items():
-                assert not pattern.search(text), f"{what} in output of: {''.join(cell['source'])[:80]}"
+                assert not pattern.search(text), (
+                    f"{what} in output of: {''.join(cell['source'])[:80]}"
+                )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -50,7 +58,9 @@ def test_kernel_size_and_shape(path):
     nb = load(path)
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     assert path.stat().st_size < 1_000_000
-    assert not any("execution" in c.get("metadata", {}) for c in nb["cells"]), "timing metadata stored"
+    assert not any("execution" in c.get("metadata", {}) for c in nb["cells"]), (
+        "timing metadata stored"
+    )
     markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
     assert markdown.lstrip().startswith("# "), "a lesson opens with a title"
     for heading in ("Learning objectives", "Exercises", "Summary"):

@@ -11,8 +11,8 @@ from exam_pipeline.notebooks import (
     check_cells,
     solution_regions,
     structure,
-    student_version,
     stub_source,
+    student_version,
 )
 
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))

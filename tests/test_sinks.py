@@ -14,13 +14,16 @@ def test_sqlite_gets_one_row_per_run(run_cli, tmp_path):
         assert code == 0, err
     runs = read_runs(url)
     assert [r["test"] for r in runs] == ["welch", "student"]
-    assert runs[1]["df"] == 8 and runs[1]["group_a"] == "A" and runs[1]["mean_b"] == pytest.approx(80)
+    assert (
+        runs[1]["df"] == 8 and runs[1]["group_a"] == "A" and runs[1]["mean_b"] == pytest.approx(80)
+    )
 
 
 @pytest.fixture(scope="module")
 def postgres_url(tmp_path_factory):
     """A throwaway PostgreSQL server (pgserver ships the binaries in its wheel)."""
     import pgserver  # a dev dependency: a missing install fails here rather than skipping
+
     server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
     try:
         yield server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)

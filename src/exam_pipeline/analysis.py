@@ -137,8 +137,12 @@ def summarize_groups(groups: Mapping[str, pd.Series]) -> dict[str, GroupSummary]
 def ttest(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray, test: str = "welch") -> TTestResult:
     """Independent t-test of ``a`` against ``b``: Welch's (unequal variances) or Student's."""
     require_test(test)
-    result = stats.ttest_ind(np.asarray(a, float), np.asarray(b, float), equal_var=test == "student")
-    return TTestResult(test=test, t=float(result.statistic), df=float(result.df), p=float(result.pvalue))
+    result = stats.ttest_ind(
+        np.asarray(a, float), np.asarray(b, float), equal_var=test == "student"
+    )
+    return TTestResult(
+        test=test, t=float(result.statistic), df=float(result.df), p=float(result.pvalue)
+    )
 
 
 def degrees_of_freedom(a: GroupSummary, b: GroupSummary, test: str = "welch") -> float:
@@ -156,5 +160,8 @@ def ttest_from_summaries(a: GroupSummary, b: GroupSummary, test: str = "welch") 
         a.mean, a.std, a.n, b.mean, b.std, b.n, equal_var=test == "student"
     )
     return TTestResult(
-        test=test, t=float(result.statistic), df=degrees_of_freedom(a, b, test), p=float(result.pvalue)
+        test=test,
+        t=float(result.statistic),
+        df=degrees_of_freedom(a, b, test),
+        p=float(result.pvalue),
     )

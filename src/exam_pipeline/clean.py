@@ -61,7 +61,9 @@ def clean_scores(
     reason = reason.mask(groups.isna(), "missing group")
     bad = reason.notna()
 
-    kept = pd.DataFrame({group_col: groups[~bad].astype(str), value_col: scores[~bad].astype(float)})
+    kept = pd.DataFrame(
+        {group_col: groups[~bad].astype(str), value_col: scores[~bad].astype(float)}
+    )
     rejected = pd.DataFrame(
         {
             "line": (raw.index[bad] + first_line).astype(int),
@@ -72,5 +74,7 @@ def clean_scores(
         columns=list(REJECTED_COLUMNS),
     )
     return CleanResult(
-        frame=kept.reset_index(drop=True), rejected=rejected.reset_index(drop=True), rows_read=len(raw)
+        frame=kept.reset_index(drop=True),
+        rejected=rejected.reset_index(drop=True),
+        rows_read=len(raw),
     )

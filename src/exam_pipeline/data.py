@@ -115,7 +115,9 @@ def generate_scores(
             scores = np.where(kind < 0.01, junk, scores)
             scores = np.where((kind >= 0.01) & (kind < 0.02), "", scores)
             ids = np.arange(start + 1, start + n + 1).astype(str)
-            lines = np.char.add(np.char.add(np.char.add(np.char.add(ids, ","), classes), ","), scores)
+            lines = np.char.add(
+                np.char.add(np.char.add(np.char.add(ids, ","), classes), ","), scores
+            )
             handle.write("\n".join(lines.tolist()))
             handle.write("\n")
     return out

@@ -19,7 +19,11 @@ Engine = Callable[[RunConfig], dict[str, Any]]
 
 #: name -> (module, function, one-line description)
 ENGINES: dict[str, tuple[str, str, str]] = {
-    "pandas": ("exam_pipeline.pipeline", "run_pipeline", "plain functions over a pandas DataFrame (lesson 01)"),
+    "pandas": (
+        "exam_pipeline.pipeline",
+        "run_pipeline",
+        "plain functions over a pandas DataFrame (lesson 01)",
+    ),
     "stream": ("exam_pipeline.streaming", "run_stream", "generators, constant memory (lesson 02)"),
     "steps": ("exam_pipeline.framework", "run_steps", "the Step/Pipeline framework (lesson 03)"),
     "luigi": ("exam_pipeline.luigi_tasks", "run_luigi", "Luigi tasks and targets (lesson 04)"),

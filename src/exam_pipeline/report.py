@@ -8,7 +8,10 @@ from typing import Any
 
 from .analysis import GroupSummary, TTestResult
 
-TEST_NAMES = {"welch": "Welch's t-test (unequal variances)", "student": "Student's t-test (equal variances)"}
+TEST_NAMES = {
+    "welch": "Welch's t-test (unequal variances)",
+    "student": "Student's t-test (equal variances)",
+}
 
 
 def build_report(

@@ -71,7 +71,9 @@ def save_run(url: str, report: Mapping[str, Any]) -> None:
             metadata.create_all(conn)
             conn.execute(runs.insert().values(**run_row(report)))
     except SQLAlchemyError as exc:
-        raise PipelineInputError(f"--db {url}: could not save the run ({exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc})") from None
+        raise PipelineInputError(
+            f"--db {url}: could not save the run ({exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc})"
+        ) from None
     finally:
         engine.dispose()
 

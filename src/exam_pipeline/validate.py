@@ -22,7 +22,9 @@ def require_file(path: str | Path) -> Path:
     if path.is_dir():
         raise PipelineInputError(f"{path}: is a directory, expected a CSV file")
     if path.stat().st_size == 0:
-        raise PipelineInputError(f"{path}: the file is empty, expected a CSV header line and data rows")
+        raise PipelineInputError(
+            f"{path}: the file is empty, expected a CSV header line and data rows"
+        )
     with path.open("rb") as handle:
         head = handle.read(64 * 1024)
     if b"\x00" in head:
@@ -52,7 +54,9 @@ def require_columns(found: Sequence[str], wanted: Iterable[str], source: str | P
         )
 
 
-def require_two_groups(labels: Iterable[str], group_col: str, source: str | Path) -> tuple[str, str]:
+def require_two_groups(
+    labels: Iterable[str], group_col: str, source: str | Path
+) -> tuple[str, str]:
     """Return the two group labels, sorted; raise if there are not exactly two."""
     found = sorted(set(labels))
     if len(found) != 2:
