@@ -80,6 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--effect", type=float, default=2.0, help="mean of B minus mean of A (default: 2)")
     gen.add_argument("--out", type=Path, required=True, help="CSV file to write")
     gen.set_defaults(handler=cmd_generate)
+
+    grade = sub.add_parser(
+        "grade",
+        help="grade student notebooks against a solution (pytest --nbval, one CSV row each)",
+        description="Run each submission with the solution's check cells and reference outputs "
+        "under pytest --nbval; only check cells count. Not a sandbox: see README, For instructors.",
+    )
+    grade.add_argument("--solution", type=Path, required=True, help="the solved notebook")
+    grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION", help="notebooks")
+    grade.add_argument("--out", type=Path, default=Path("grades.csv"), help="CSV (default: grades.csv)")
+    grade.add_argument("--timeout", type=float, default=300.0, help="seconds per notebook (default: 300)")
+    grade.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default: 1)")
+    grade.add_argument("--keep", type=Path, help="keep each graded copy and pytest's output here")
+    grade.set_defaults(handler=cmd_grade)
     return parser
 
 
@@ -109,6 +123,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
     path = generate_scores(args.out, rows=args.rows, seed=args.seed, effect=args.effect)
     print(f"Wrote {args.rows} rows to {path}")
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from . import grading  # imported here: `exam-pipeline run` does not need nbformat
+
+    def show(grade: grading.Grade) -> None:
+        print(grading.progress_line(grade), flush=True)
+
+    grading.check_out(args.out)
+    grades = grading.grade_all(
+        args.solution, args.submissions, timeout=args.timeout, jobs=args.jobs, progress=show,
+        keep=args.keep,
+    )
+    grading.write_csv(grades, args.out)
+    print(grading.summary(grades), end="")
+    print(f"Wrote {args.out}")
     return 0
 
 
