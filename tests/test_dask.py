@@ -115,8 +115,10 @@ def test_partitions_add_up_with_file_line_numbers(messy_csv, small_partitions):
         dask_engine.summarize_partition(p.compute(), "Class", "Score", ".")
         for p in ddf.to_delayed()
     ]
-    rows, counts, rejected = dask_engine.combine(parts)
-    assert rows == 20_000 and int(counts.sum()) + len(rejected) == rows
+    scan, rejected = dask_engine.combine(parts)
+    kept = sum(sum(values.values()) for values in scan.counts.values())
+    assert scan.rows_read == 20_000 and kept + len(rejected) == scan.rows_read
+    assert scan.rows_dropped == len(rejected) and scan.labels == {"A", "B"}
     lines = messy_csv.read_text().splitlines()
     for line, group, score in zip(
         rejected["line"], rejected["group"], rejected["score"], strict=True

@@ -3,8 +3,8 @@
 The CSV is read in partitions (blocks of lines). Each partition is cleaned by the shared
 ``clean_scores`` and shrunk, inside its own task, to what the report needs: its row count, the
 value counts of each group, and the rows it dropped. Only those small pieces travel back to the
-client, so the client never holds the file; the statistics come from ``summarize_counts`` and
-``ttest_from_summaries``, as in the streaming engine.
+client, so the client never holds the file. The counts add up and give the statistics exactly as
+in the streaming engine (``streaming.merge_scans`` and ``analyze_scan``).
 
 With ``config.scheduler`` set, the run uses that cluster (``tcp://host:8786``): every worker
 must be able to read ``--input`` at the same path and import ``exam_pipeline``. Without it, the
@@ -18,7 +18,6 @@ from __future__ import annotations
 import codecs
 import logging
 import math
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,12 +28,12 @@ import dask.dataframe as dd
 import pandas as pd
 from distributed import Client, LocalCluster
 
-from .analysis import GroupSummary, summarize_counts, ttest_from_summaries
 from .clean import REJECTED_COLUMNS, clean_scores
 from .config import RunConfig
 from .data import CsvFormat, inspect_csv
 from .outputs import publish
-from .validate import PipelineInputError, require_group_sizes, require_two_groups
+from .streaming import Scan, analyze_scan, merge_scans
+from .validate import PipelineInputError
 
 #: How long to wait for a remote scheduler to answer (a distributed time string).
 CONNECT_TIMEOUT = "10s"
@@ -51,8 +50,8 @@ PROCESS_THRESHOLD_BYTES = 256 * 2**20
 #: Partitions per worker thread we aim for (a few, so a slow one does not hold up the rest).
 PARTITIONS_PER_THREAD = 2
 
-#: What one partition sends back: rows read, counts per (group, score), rejected rows.
-PartitionSummary = tuple[int, pd.Series, pd.DataFrame]
+#: What one partition sends back: its counts (a Scan) and its dropped rows.
+PartitionSummary = tuple[Scan, pd.DataFrame]
 
 
 def choose_blocksize(size_bytes: int, threads: int) -> int:
@@ -83,53 +82,34 @@ def read_partitions(
 def summarize_partition(
     part: pd.DataFrame, group_col: str, value_col: str, decimal: str
 ) -> PartitionSummary:
-    """Clean one partition and keep only its size, its value counts per group and its dropped rows.
+    """Clean one partition and keep only its counts per (group, score) and its dropped rows.
 
     Lines in the rejected table count from 0 within the partition; ``combine`` shifts them.
     """
-    result = clean_scores(part.reset_index(drop=True), group_col, value_col, decimal, first_line=0)
-    counts = result.frame.groupby([group_col, value_col], sort=False).size()
-    return result.rows_read, counts, result.rejected
+    cleaned = clean_scores(part.reset_index(drop=True), group_col, value_col, decimal, first_line=0)
+    scan = Scan(rows_read=cleaned.rows_read, rows_dropped=cleaned.rows_dropped)
+    labels = cleaned.frame[group_col].tolist() + cleaned.rejected["group"].tolist()
+    scan.labels = {str(label) for label in set(labels) if str(label) != ""}
+    for (label, value), n in cleaned.frame.value_counts([group_col, value_col]).items():
+        scan.counts.setdefault(str(label), {})[float(value)] = int(n)
+    return scan, cleaned.rejected
 
 
-def combine(
-    parts: Iterable[PartitionSummary], first_line: int = 2
-) -> tuple[int, pd.Series, pd.DataFrame]:
-    """Add up the partition summaries in file order; give rejected rows their line in the file."""
-    offset = first_line
-    counts: list[pd.Series] = []
+def combine(parts: Iterable[PartitionSummary], first_line: int = 2) -> tuple[Scan, pd.DataFrame]:
+    """Add up the partition counts (``merge_scans``); give each rejected row its line in the file."""
+    scans: list[Scan] = []
     rejected: list[pd.DataFrame] = []
-    for rows, part_counts, part_rejected in parts:
-        counts.append(part_counts)
+    offset = first_line
+    for scan, part_rejected in parts:
+        scans.append(scan)
         rejected.append(part_rejected.assign(line=part_rejected["line"] + offset))
-        offset += rows
-    total = pd.concat(counts).groupby(level=[0, 1]).sum() if counts else pd.Series(dtype=int)
+        offset += scan.rows_read
     table = (
         pd.concat(rejected, ignore_index=True)
         if rejected
         else pd.DataFrame(columns=list(REJECTED_COLUMNS))
     )
-    return offset - first_line, total, table
-
-
-def group_summaries(
-    counts: pd.Series, rejected: pd.DataFrame, config: RunConfig
-) -> dict[str, GroupSummary]:
-    """Per-group summaries from the value counts, after the same checks the other engines make.
-
-    The labels include groups seen only in dropped rows, so a group whose every score was junk
-    is reported as "has 0 valid values" rather than silently missing.
-    """
-    by_group: dict[str, Counter[float]] = {}
-    for (label, value), n in counts.items():
-        by_group.setdefault(str(label), Counter())[float(value)] += int(n)
-    labels = set(by_group) | {str(g) for g in rejected["group"] if str(g) != ""}
-    source = str(config.source)
-    pair = require_two_groups(labels, config.group_col, source)
-    require_group_sizes(
-        {label: sum(by_group.get(label, {}).values()) for label in pair}, config.value_col, source
-    )
-    return {label: summarize_counts(by_group[label]) for label in pair}
+    return merge_scans(scans), table
 
 
 @contextmanager
@@ -223,8 +203,8 @@ def run_dask(config: RunConfig) -> dict[str, Any]:
                 config.source.resolve(), fmt, config.group_col, config.value_col, blocksize
             )
             parts = compute_summaries(client, ddf, config, fmt.decimal)
-    rows_read, counts, rejected = combine(parts)
-    summaries = group_summaries(counts, rejected, config)
-    first, second = summaries.values()
-    result = ttest_from_summaries(first, second, config.test)
-    return publish(config, summaries, result, rows_read, rejected)
+    scan, rejected = combine(parts)
+    summaries, result = analyze_scan(
+        scan, config.test, config.group_col, config.value_col, str(config.source)
+    )
+    return publish(config, summaries, result, scan.rows_read, rejected)
