@@ -51,5 +51,38 @@ def test_student_notebook_is_up_to_date_and_leaks_nothing(path):
 def test_checks_are_tagged_with_unique_ids(path):
     nb = nbformat.read(path, as_version=4)
     ids = [c.metadata.get("check_id") for c in check_cells(nb)]
-    assert ids and all(ids) and len(ids) == len(set(ids))
+    assert len(ids) >= 2, "at least two exercises, each with a check cell"
+    assert all(ids) and len(ids) == len(set(ids))
+    assert all(i.startswith(path.name[:2] + "-") for i in ids), (
+        f"ids start with the lesson number: {ids}"
+    )
     assert any("### BEGIN SOLUTION" in c.source for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
+def test_check_cells_say_what_they_check_and_pass_in_the_solution(path):
+    for cell in check_cells(nbformat.read(path, as_version=4)):
+        assert cell.source.startswith('"""Check: '), f"first line a docstring: {cell.source[:60]}"
+        assert "### BEGIN SOLUTION" not in cell.source, "a check cell holds no answer"
+        assert cell.execution_count is not None, "reference outputs come from a real run"
+        assert not any(o.output_type == "error" for o in cell.outputs), cell.source[:60]
+
+
+def test_solution_cells_meant_to_raise_keep_their_tag():
+    nb = nbformat.v4.new_notebook()
+    demo = nbformat.v4.new_code_cell("raise ValueError('shown on purpose')")
+    demo.metadata["tags"] = ["raises-exception"]
+    nb.cells.append(demo)
+    assert student_version(nb).cells[0].metadata["tags"] == ["raises-exception"]
+
+
+def test_student_version_keeps_cell_ids_and_clears_outputs():
+    nb = nbformat.read(ROOT / "tests" / "fixtures" / "00_grading_demo.ipynb", as_version=4)
+    student = student_version(nb)
+    assert [c.id for c in student.cells] == [c.id for c in nb.cells]
+    assert all(
+        c.outputs == [] and c.execution_count is None
+        for c in student.cells
+        if c.cell_type == "code"
+    )
+    assert "return 2 * x" not in "\n".join(c.source for c in student.cells)

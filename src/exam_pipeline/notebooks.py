@@ -24,7 +24,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -87,7 +86,11 @@ def has_solution(cell: nbformat.NotebookNode) -> bool:
 
 
 def student_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The student notebook, not yet executed: stubs instead of answers, outputs cleared."""
+    """The student notebook, not yet executed: stubs instead of answers, outputs cleared.
+
+    Cell ids and metadata are kept: the grader finds where a deleted check belonged by the
+    ids of the cells around it, and a solution cell that is meant to raise keeps its tag.
+    """
     nb = copy.deepcopy(solution)
     for cell in nb.cells:
         if cell.cell_type != "code":
@@ -96,14 +99,15 @@ def student_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.source = stub_source(cell.source)
         cell.outputs = []
         cell.execution_count = None
-        cell.metadata["tags"] = [t for t in tags(cell) if t != RAISES_TAG]
-        if not cell.metadata["tags"]:
-            del cell.metadata["tags"]
     return nb
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600, allow_errors: bool = False) -> None:
+def execute(
+    nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600, allow_errors: bool = False
+) -> None:
     """Run ``nb`` top to bottom in a fresh ``python3`` kernel with ``cwd`` as working folder."""
+    from nbclient import NotebookClient  # not needed by the grader, which imports this module
+
     client = NotebookClient(
         nb,
         timeout=timeout,
@@ -140,22 +144,33 @@ def build_student(solution_path: Path, out_dir: Path) -> Path:
     execute(nb, out_dir, allow_errors=True)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and _errored(cell):
-            stubbed = "raise NotImplementedError(" in cell.source and "# YOUR CODE HERE" in cell.source
-            if not (stubbed or is_check(cell)):
+            stubbed = (
+                "raise NotImplementedError(" in cell.source and "# YOUR CODE HERE" in cell.source
+            )
+            if not (stubbed or is_check(cell) or RAISES_TAG in tags(cell)):
                 raise NotebookError(
                     f"{solution_path}: cell {index} fails in the student version but is neither "
                     "an exercise nor a check cell"
                 )
-            cell.metadata.setdefault("tags", []).append(RAISES_TAG)
+            if RAISES_TAG not in tags(cell):
+                cell.metadata.setdefault("tags", []).append(RAISES_TAG)
     target = out_dir / solution_path.name
     nbformat.write(nb, target)
     return target
 
 
-def structure(nb: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...], str | None]]:
+def structure(
+    nb: nbformat.NotebookNode,
+) -> list[tuple[str | None, str, str, tuple[str, ...], str | None]]:
     """What must match between a stored student notebook and a fresh build (outputs aside)."""
     return [
-        (c.cell_type, c.source, tuple(t for t in tags(c) if t != RAISES_TAG), check_id(c))
+        (
+            c.get("id"),
+            c.cell_type,
+            c.source,
+            tuple(t for t in tags(c) if t != RAISES_TAG),
+            check_id(c),
+        )
         for c in nb.cells
     ]
 
