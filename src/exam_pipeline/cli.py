@@ -40,8 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("--input", type=Path, help="CSV file (default: the bundled lesson data)")
-    run.add_argument("--out", type=Path, default=Path("output"), help="output folder (default: output)")
-    run.add_argument("--engine", default="pandas", help="how to run it (default: pandas; see below)")
+    run.add_argument(
+        "--out", type=Path, default=Path("output"), help="output folder (default: output)"
+    )
+    run.add_argument(
+        "--engine", default="pandas", help="how to run it (default: pandas; see below)"
+    )
     run.add_argument("--test", default="welch", help="welch (default) or student")
     run.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
     run.add_argument("--group-col", default="Class", help="column with the group (default: Class)")
@@ -77,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--rows", type=int, required=True, help="number of data rows")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    gen.add_argument("--effect", type=float, default=2.0, help="mean of B minus mean of A (default: 2)")
+    gen.add_argument(
+        "--effect", type=float, default=2.0, help="mean of B minus mean of A (default: 2)"
+    )
     gen.add_argument("--out", type=Path, required=True, help="CSV file to write")
     gen.set_defaults(handler=cmd_generate)
 
@@ -89,8 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grade.add_argument("--solution", type=Path, required=True, help="the solved notebook")
     grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION", help="notebooks")
-    grade.add_argument("--out", type=Path, default=Path("grades.csv"), help="CSV (default: grades.csv)")
-    grade.add_argument("--timeout", type=float, default=300.0, help="seconds per notebook (default: 300)")
+    grade.add_argument(
+        "--out", type=Path, default=Path("grades.csv"), help="CSV (default: grades.csv)"
+    )
+    grade.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds per notebook (default: 300)"
+    )
     grade.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default: 1)")
     grade.add_argument("--keep", type=Path, help="keep each graded copy and pytest's output here")
     grade.set_defaults(handler=cmd_grade)
@@ -107,12 +117,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         group_col=args.group_col,
         value_col=args.value_col,
         db=args.db,
+        scheduler=args.scheduler,
     )
     engine = engines.get(config.engine)  # unknown engine: fail before reading anything
     log_format = args.log_format or ("text" if args.metrics_port is not None else None)
-    result = monitoring.run_engine(engine, config, log_format=log_format, metrics_port=args.metrics_port)
+    result = monitoring.run_engine(
+        engine, config, log_format=log_format, metrics_port=args.metrics_port
+    )
     print(report.to_markdown(result), end="")
-    names = ", ".join(str(Path(args.out) / n) for n in (REPORT_JSON, REPORT_MD, BOXPLOT_PNG, REJECTED_CSV))
+    names = ", ".join(
+        str(Path(args.out) / n) for n in (REPORT_JSON, REPORT_MD, BOXPLOT_PNG, REJECTED_CSV)
+    )
     print(f"Wrote {names}")
     return 0
 
@@ -120,7 +135,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     if args.out.is_dir():
         raise PipelineInputError(f"--out {args.out}: is a folder, expected a CSV file name")
-        scheduler=args.scheduler,
     path = generate_scores(args.out, rows=args.rows, seed=args.seed, effect=args.effect)
     print(f"Wrote {args.rows} rows to {path}")
     return 0
