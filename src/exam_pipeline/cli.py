@@ -148,7 +148,11 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     grading.check_out(args.out)
     grades = grading.grade_all(
-        args.solution, args.submissions, timeout=args.timeout, jobs=args.jobs, progress=show,
+        args.solution,
+        args.submissions,
+        timeout=args.timeout,
+        jobs=args.jobs,
+        progress=show,
         keep=args.keep,
     )
     grading.write_csv(grades, args.out)

@@ -123,7 +123,9 @@ def configure(
         env["PREFECT_HOME"] = wanted["PREFECT_HOME"] = str(Path(home).resolve())
     if results_dir is not None:
         path = str(Path(results_dir).resolve())
-        env["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = wanted["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = path
+        env["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = wanted["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = (
+            path
+        )
     if environ is None and "prefect" in sys.modules and dict(env) != before:
         _refresh_prefect()
     return {key: env[key] for key in wanted}
@@ -207,8 +209,19 @@ def local_server(
     env.update(defaults())
     env["PREFECT_HOME"] = str(home)
     env.update(extra_env or {})
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-               "--port", str(port), "--analytics-off", "--ui" if ui else "--no-ui"]
+    command = [
+        sys.executable,
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--analytics-off",
+        "--ui" if ui else "--no-ui",
+    ]
     with open(home / "server.log", "ab") as log:
         process = subprocess.Popen(
             command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
