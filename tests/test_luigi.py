@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import socket
 import subprocess
@@ -258,3 +259,62 @@ def test_pipeline_through_a_real_luigid(luigid, run_cli, config, monkeypatch):
         "Publish", "SaveRun", "SummarizeScores", "TTestScores",
     ]  # fmt: skip
     assert len(db_rows(config.out)) == 1
+
+
+# --- the dependency graph and Luigi's logging -----------------------------------------------
+
+
+def test_edges_name_every_dependency(config):
+    root = luigi_tasks.pipeline_task(config)
+    assert sorted(luigi_tasks.edges(root)) == sorted(
+        [
+            ("LoadScores", "CleanScores"),
+            ("CleanScores", "SummarizeScores"),
+            ("CleanScores", "TTestScores"),
+            ("SummarizeScores", "PlotScores"),
+            ("SummarizeScores", "BuildReport"),
+            ("TTestScores", "BuildReport"),
+            ("BuildReport", "SaveRun"),
+            ("PlotScores", "Publish"),
+            ("CleanScores", "Publish"),
+            ("BuildReport", "Publish"),
+            ("SaveRun", "Publish"),
+        ]
+    )
+
+
+def test_graph_layout_puts_each_task_right_of_its_dependencies_without_overlap(config):
+    tasks = luigi_tasks.walk(luigi_tasks.pipeline_task(config))
+    pos = luigi_tasks._layout(tasks)
+    assert len(set(pos.values())) == len(tasks) == 8, "two boxes on one spot"
+    for task in tasks:
+        for dep in luigi_tasks.luigi.task.flatten(task.requires()):
+            assert pos[dep.task_id][0] < pos[task.task_id][0], (dep, task)
+
+
+def box_colours(fig) -> list[tuple]:
+    """The fill colour of each task's box (the arrows are annotations with no text)."""
+    return [t.get_bbox_patch().get_facecolor() for t in fig.axes[0].texts if t.get_text()]
+
+
+def test_graph_figure_shows_inline_and_colours_what_is_done(config):
+    root = luigi_tasks.pipeline_task(config)
+    before = luigi_tasks.graph_figure(root)
+    assert before._repr_png_().startswith(b"\x89PNG"), "Jupyter shows it without pyplot"
+    assert len(box_colours(before)) == 8 and len(set(box_colours(before))) == 1
+    run_luigi(config)
+    after = box_colours(luigi_tasks.graph_figure(root))
+    assert len(set(after)) == 1 and after != box_colours(before), "every box turned 'done'"
+
+
+def test_the_engine_prints_nothing_and_leaves_logging_as_it_was(config, capfd):
+    interface = logging.getLogger("luigi-interface")
+    handlers, disabled = list(interface.handlers), interface.disabled
+    luigi_config = luigi_tasks.luigi.configuration.get_config()
+    had_option = luigi_config.has_option("core", "no_configure_logging")
+    run_luigi(config)
+    run_luigi(config)
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", ""), "no worker lines (salt, host, user, pid) on the console"
+    assert interface.handlers == handlers and interface.disabled == disabled
+    assert luigi_config.has_option("core", "no_configure_logging") == had_option

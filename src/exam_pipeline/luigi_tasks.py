@@ -52,7 +52,7 @@ from .config import RunConfig
 from .data import read_scores
 from .files import atomic_path
 from .outputs import BOXPLOT_PNG, REJECTED_CSV, REPORT_JSON, REPORT_MD
-from .plots import boxplot_figure, save_figure
+from .plots import NotebookFigure, boxplot_figure, save_figure
 from .sinks import make_engine, run_row, runs, save_run
 from .validate import PipelineInputError
 
@@ -419,35 +419,45 @@ def edges(root: luigi.Task) -> list[tuple[str, str]]:
     ]
 
 
-def graph_figure(root: luigi.Task, title: str = "Luigi dependency graph") -> Figure:
-    """Draw the task graph left to right; green boxes are complete, grey ones still to run."""
-    tasks = walk(root)
+def _layout(tasks: list[luigi.Task]) -> dict[str, tuple[float, float]]:
+    """x: the task's depth (longest chain of dependencies); y: spread within a column.
+
+    A task alone in its column sits level with its dependencies (rounded to half steps);
+    several share the column, ordered by where their dependencies sit, to limit crossings.
+    """
     level: dict[str, int] = {}
+    pos: dict[str, tuple[float, float]] = {}
     for task in tasks:  # dependencies come first, so their levels are known
         deps = luigi.task.flatten(task.requires())
         level[task.task_id] = 1 + max((level[d.task_id] for d in deps), default=-1)
-    columns: dict[int, list[luigi.Task]] = {}
-    for task in tasks:
-        columns.setdefault(level[task.task_id], []).append(task)
-    pos = {
-        task.task_id: (x, (len(column) - 1) / 2 - i)
-        for x, column in columns.items()
-        for i, task in enumerate(column)
-    }
-    fig = Figure(figsize=(1.9 * len(columns) + 0.5, 2.6), dpi=100)
+    for x in range(max(level.values()) + 1):
+        column = [t for t in tasks if level[t.task_id] == x]
+
+        def barycentre(task: luigi.Task) -> float:
+            ys = [pos[d.task_id][1] for d in luigi.task.flatten(task.requires())]
+            return sum(ys) / len(ys) if ys else 0.0
+
+        if len(column) == 1:
+            pos[column[0].task_id] = (x, round(barycentre(column[0]) * 2) / 2)
+            continue
+        column.sort(key=barycentre, reverse=True)  # stable: ties keep the walk order
+        for i, task in enumerate(column):
+            pos[task.task_id] = (x, (len(column) - 1) / 2 - i)
+    return pos
+
+
+def graph_figure(root: luigi.Task, title: str = "Luigi dependency graph") -> Figure:
+    """Draw the task graph left to right; green boxes are complete, grey ones still to run."""
+    tasks = walk(root)
+    pos = _layout(tasks)
+    width = max(x for x, _ in pos.values()) + 1
+    fig = NotebookFigure(figsize=(1.9 * width + 0.5, 2.2), dpi=100)
     ax = fig.add_subplot()
-    for task in tasks:
-        for dep in luigi.task.flatten(task.requires()):
-            ax.annotate(
-                "",
-                xy=pos[task.task_id],
-                xytext=pos[dep.task_id],
-                arrowprops={"arrowstyle": "->", "color": "0.4", "shrinkA": 30, "shrinkB": 30},
-            )
+    boxes = {}
     for task in tasks:
         colour = "#b7e4c7" if task.complete() else "#e9ecef"
         x, y = pos[task.task_id]
-        ax.text(
+        text = ax.text(
             x,
             y,
             task.get_task_family(),
@@ -456,8 +466,23 @@ def graph_figure(root: luigi.Task, title: str = "Luigi dependency graph") -> Fig
             fontsize=8,
             bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": "0.3"},
         )
-    ax.set_xlim(-0.6, len(columns) - 0.4)
-    ax.set_ylim(-1.2, 1.2)
+        boxes[task.task_id] = text.get_bbox_patch()
+    for task in tasks:  # drawn after the boxes, so each arrow is clipped at their edges
+        for dep in luigi.task.flatten(task.requires()):
+            ax.annotate(
+                "",
+                xy=pos[task.task_id],
+                xytext=pos[dep.task_id],
+                arrowprops={
+                    "arrowstyle": "->",
+                    "color": "0.4",
+                    "patchA": boxes[dep.task_id],
+                    "patchB": boxes[task.task_id],
+                },
+            )
+    ax.set_xlim(-0.6, width - 0.4)
+    ys = [y for _, y in pos.values()]
+    ax.set_ylim(min(ys) - 0.45, max(ys) + 0.45)
     ax.set_axis_off()
     ax.set_title(title, fontsize=10)
     return fig
