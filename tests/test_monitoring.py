@@ -22,6 +22,7 @@ from exam_pipeline.monitoring import (
     TextFormatter,
     TracingHook,
     configure_logging,
+    console_tracer,
     memory_tracer,
     reset_logging,
     sample_lines,
@@ -232,6 +233,17 @@ def test_failed_step_span_has_error_status_and_the_exception():
     assert failed.status.description == "ValueError: boom"
     assert [e.name for e in failed.events] == ["exception"]
     assert failed.attributes["rows.in"] == 2
+
+
+def test_console_tracer_prints_each_finished_span_as_json():
+    out = io.StringIO()
+    provider = console_tracer(out=out)
+    Pipeline([lambda d: d[:1]], name="tiny", hooks=[TracingHook(provider)]).run([1, 2, 3])
+    provider.force_flush()
+    span = json.loads(out.getvalue())
+    assert span["name"] == "<lambda>"
+    assert span["attributes"] == {"rows.in": 3, "rows.out": 1}
+    assert span["resource"]["attributes"]["service.name"] == "exam-pipeline"
 
 
 def test_retries_are_span_events():

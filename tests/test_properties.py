@@ -19,7 +19,7 @@ ROWS = st.lists(
     st.tuples(st.one_of(st.none(), st.sampled_from(["A", "B", " ", ""])), CELL), max_size=30
 )
 
-FAST = settings(max_examples=60, deadline=None)
+FAST = settings(max_examples=30, deadline=None)
 
 
 def frame(rows: list[tuple[str | None, str | None]]) -> pd.DataFrame:

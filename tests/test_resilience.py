@@ -209,3 +209,19 @@ def test_crash_while_writing_keeps_the_previous_report_whole(
         run_cli("run", "--input", write_csv(MESSY), "--out", out, "--db", "none")
     assert {name: (out / name).read_bytes() for name in before} == before
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)  # no .tmp left behind
+
+
+def test_atomic_path_moves_the_file_in_only_when_the_block_succeeds(tmp_path):
+    from exam_pipeline.files import atomic_path, atomic_write_text
+
+    target = tmp_path / "sub" / "report.md"
+    assert atomic_write_text(target, "old\n") == target
+    with pytest.raises(OSError, match="simulated"), atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp != target
+        tmp.write_text("half", encoding="utf-8")
+        raise OSError("disk full (simulated)")
+    assert target.read_text(encoding="utf-8") == "old\n"
+    assert [p.name for p in target.parent.iterdir()] == ["report.md"]  # no temp file left
+    with atomic_path(target) as tmp:
+        tmp.write_text("new\n", encoding="utf-8")
+    assert target.read_text(encoding="utf-8") == "new\n"
