@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -61,18 +62,24 @@ def inspect_csv(path: str | Path, columns: tuple[str, ...] = ("Class", "Score"))
 
 
 def read_scores(
-    path: str | Path, group_col: str = "Class", value_col: str = "Score"
+    path: str | Path,
+    group_col: str = "Class",
+    value_col: str = "Score",
+    extra: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, CsvFormat]:
     """Read the group and score columns as text, untouched, so cleaning can see the junk.
 
-    Returns the frame and the detected format (the cleaning step needs the decimal mark).
+    ``extra`` names further columns to keep as text, e.g. ``("Subject",)`` to analyse each
+    subject on its own (see :func:`split_by`). Returns the frame and the detected format (the
+    cleaning step needs the decimal mark).
     """
-    fmt = inspect_csv(path, (group_col, value_col))
+    columns = [group_col, value_col, *(c for c in extra if c not in (group_col, value_col))]
+    fmt = inspect_csv(path, tuple(columns))
     try:
         frame = pd.read_csv(
             path,
             sep=fmt.sep,
-            usecols=[group_col, value_col],
+            usecols=columns,
             dtype=str,
             encoding="utf-8-sig",
             skipinitialspace=True,
@@ -84,6 +91,22 @@ def read_scores(
     except (pd.errors.ParserError, ValueError) as exc:
         raise PipelineInputError(f"{path}: is not a well-formed CSV file ({exc})") from None
     return frame, fmt
+
+
+def split_by(
+    raw: pd.DataFrame, column: str, source: str | Path = "input"
+) -> dict[str, pd.DataFrame]:
+    """The rows of each value of ``column`` (one frame per subject, say), labels sorted.
+
+    Each part keeps ``raw``'s index, so ``clean_scores`` still points a rejected row at its line
+    in the file. A row without a label cannot be put anywhere: that is an input error.
+    """
+    labels = raw[column].astype("string").str.strip()
+    blank = labels.isna() | (labels == "")
+    if blank.any():
+        lines = ", ".join(str(i + 2) for i in raw.index[blank][:5])
+        raise PipelineInputError(f"{source}: column {column!r} is empty on line(s) {lines}")
+    return {label: raw[labels == label] for label in sorted(set(labels))}
 
 
 def generate_scores(
