@@ -34,6 +34,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -176,7 +177,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _healthy(api_url: str) -> bool:
+def healthy(api_url: str) -> bool:
     """True when the server at ``api_url`` answers its health check."""
     try:
         with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
@@ -185,26 +186,50 @@ def _healthy(api_url: str) -> bool:
         return False
 
 
-@contextmanager
-def local_server(
+@dataclass
+class ServerProcess:
+    """A ``prefect server start`` running in its own process group (see :func:`start_server`)."""
+
+    process: subprocess.Popen[bytes]
+    api_url: str
+    home: Path
+
+    def environment(self) -> dict[str, str]:
+        """The client environment for this server (:func:`server_environment`)."""
+        return server_environment(self.api_url, self.home)
+
+    def wait_until_healthy(self, timeout: float = 120) -> None:
+        """Block until the server answers its health check; fail early if it died."""
+        deadline = time.monotonic() + timeout
+        while not healthy(self.api_url):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prefect server exited early; see {self.home / 'server.log'}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"prefect server not healthy after {timeout} s")
+            time.sleep(0.25)
+
+    def stop(self) -> None:
+        """Stop the server and everything it started (its whole process group)."""
+        _stop(self.process)
+
+
+def start_server(
     home: str | Path,
     *,
     port: int | None = None,
     ui: bool = False,
     extra_env: Mapping[str, str] | None = None,
-    timeout: float = 120,
-) -> Iterator[dict[str, str]]:
-    """Run ``prefect server start`` on 127.0.0.1 while the block runs; always stop it afterwards.
+) -> ServerProcess:
+    """Start ``prefect server start`` on 127.0.0.1 and return at once, without waiting for it.
 
-    Yields the client environment (:func:`server_environment`): ``PREFECT_API_URL`` and friends.
+    Starting takes 5-20 s, so a caller (the test session) can do other work meanwhile and call
+    :meth:`ServerProcess.wait_until_healthy` only when it needs the server. The caller must call
+    :meth:`ServerProcess.stop`; :func:`local_server` does both for a ``with`` block.
     The server keeps its database in ``home``; its console output goes to ``home/server.log``.
-    Used by the tests and by ``python -m exam_pipeline.notebooks execute`` runs of the Prefect
-    lessons, so that no cell starts (and waits for) a temporary server.
     """
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     env.update(defaults())
     env["PREFECT_HOME"] = str(home)
@@ -226,17 +251,31 @@ def local_server(
         process = subprocess.Popen(
             command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
+    return ServerProcess(process, f"http://127.0.0.1:{port}/api", home)
+
+
+@contextmanager
+def local_server(
+    home: str | Path,
+    *,
+    port: int | None = None,
+    ui: bool = False,
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> Iterator[dict[str, str]]:
+    """Run ``prefect server start`` on 127.0.0.1 while the block runs; always stop it afterwards.
+
+    Yields the client environment (:func:`server_environment`): ``PREFECT_API_URL`` and friends.
+    The server keeps its database in ``home``; its console output goes to ``home/server.log``.
+    Used by the tests (and the test session's shared server, see the root ``conftest.py``), so
+    that no run starts (and waits for) a temporary server.
+    """
+    server = start_server(home, port=port, ui=ui, extra_env=extra_env)
     try:
-        deadline = time.monotonic() + timeout
-        while not _healthy(api_url):
-            if process.poll() is not None:
-                raise RuntimeError(f"prefect server exited early; see {home / 'server.log'}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"prefect server not healthy after {timeout} s")
-            time.sleep(0.25)
-        yield server_environment(api_url, home)
+        server.wait_until_healthy(timeout)
+        yield server.environment()
     finally:
-        _stop(process)
+        server.stop()
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -1,0 +1,126 @@
+"""Test-session setup for the whole repository: one real Prefect server for every Prefect user.
+
+Without ``PREFECT_API_URL`` each process that runs a Prefect flow (every notebook kernel, every
+pytest worker) starts its own temporary server, 20-30 s each on the course machines. Instead,
+the session starts ONE ``prefect server start`` on a free 127.0.0.1 port, with a fresh
+``PREFECT_HOME`` in a temporary directory, and puts ``PREFECT_API_URL`` and friends
+(``prefect_settings.server_environment``) into ``os.environ``.
+
+Timing matters: nbval starts a notebook's kernel before the notebook's first cell runs, and the
+kernel copies ``os.environ`` when it starts; pytest-xdist workers copy it when the controller
+spawns them, right after ``pytest_configure``. So the server is started in ``pytest_configure``
+of the controller (or of the only process), without waiting for it; the first test file or
+notebook that mentions Prefect waits until it answers, while other tests run meanwhile.
+
+Opt out with ``EXAM_PIPELINE_TEST_SERVER=0`` (each Prefect user then starts its own temporary
+server). A ``PREFECT_API_URL`` already in the environment is used as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from exam_pipeline.prefect_settings import healthy, start_server
+
+#: Set to 0 to run the tests without the shared Prefect server.
+SWITCH = "EXAM_PIPELINE_TEST_SERVER"
+#: The URL of the session's server, for tests that want to know it is the session's own.
+SESSION_URL = "EXAM_PIPELINE_TEST_SERVER_URL"
+#: A test file or notebook whose text contains one of these uses Prefect (a cheap guess).
+NEEDLES = ("prefect", "engines.available")
+SKIP_DIRS = {"output", ".ipynb_checkpoints", "__pycache__", ".venv", ".git"}
+
+_server_key = pytest.StashKey[object]()
+
+
+def _candidates(args: list[str]) -> list[Path]:
+    """The .py and .ipynb files the command line (or ``testpaths``) points at."""
+    files: list[Path] = []
+    for arg in args:
+        path = Path(arg.split("::")[0])
+        if path.is_dir():
+            files += [
+                p
+                for pattern in ("*.py", "*.ipynb")
+                for p in path.rglob(pattern)
+                if not SKIP_DIRS.intersection(p.parts)
+            ]
+        elif path.is_file():
+            files.append(path)
+    return files
+
+
+@cache
+def uses_prefect(path: Path) -> bool:
+    """True when a test file or notebook mentions Prefect (or runs every engine)."""
+    if path.suffix not in {".py", ".ipynb"}:
+        return False
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").lower()
+    except OSError:
+        return False
+    return any(needle in text for needle in NEEDLES)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the shared server in the controller, before workers and kernels copy the env."""
+    if hasattr(config, "workerinput") or os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # an xdist worker: it inherited the controller's environment
+    if os.environ.get(SWITCH, "1") == "0" or os.environ.get("PREFECT_API_URL"):
+        return
+    if not any(uses_prefect(path) for path in _candidates(list(config.args))):
+        return
+    home = Path(tempfile.mkdtemp(prefix="exam-pipeline-prefect-"))
+    server = start_server(home)
+    saved = dict(os.environ)
+    os.environ.update(server.environment())
+    os.environ[SESSION_URL] = server.api_url
+    config.stash[_server_key] = server
+
+    def stop() -> None:
+        server.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        shutil.rmtree(home, ignore_errors=True)
+
+    config.add_cleanup(stop)  # runs at the end of the session, also when it failed
+
+
+#: Per process: the server URL -> None once it answered, or the error it gave.
+_checked: dict[str, str | None] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before the first Prefect test or notebook of this process: wait until the server answers."""
+    url = os.environ.get(SESSION_URL)
+    if not url or not uses_prefect(Path(item.path)):
+        return
+    if url not in _checked:
+        server = item.config.stash.get(_server_key, None)
+        try:
+            if server is not None:
+                server.wait_until_healthy()  # type: ignore[attr-defined]
+            else:  # an xdist worker: the controller owns the process
+                _wait(url)
+            _checked[url] = None
+        except (RuntimeError, TimeoutError) as exc:
+            _checked[url] = str(exc)
+    if _checked[url]:
+        raise RuntimeError(f"the session's Prefect server is not usable: {_checked[url]}")
+
+
+def _wait(url: str, timeout: float = 120) -> None:
+    """Poll the server's health check until it answers."""
+    deadline = time.monotonic() + timeout
+    while not healthy(url):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no answer from {url} after {timeout} s")
+        time.sleep(0.25)
