@@ -162,6 +162,30 @@ def flush() -> None:
     run_coro_as_sync(drain())
 
 
+def start_api() -> str:
+    """Make sure a Prefect API answers before the first run; return its URL.
+
+    With ``PREFECT_API_URL`` set this only reads it. Without it, this starts the temporary
+    server now (the 20-30 s wait happens here, once per process) and hides Prefect's
+    "Starting temporary server on <random port>" notice, so a notebook prints the same lines
+    with a dedicated server or without one. Later runs reuse this server.
+    """
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return str(PREFECT_API_URL.value())
+    notices = logging.getLogger("prefect")  # where that notice is logged (at INFO)
+    level = notices.level
+    notices.setLevel(logging.WARNING)
+    try:
+        server = SubprocessASGIServer()  # the instance Prefect's own clients use
+        server.start()
+    finally:
+        notices.setLevel(level)
+    return server.api_url
+
+
 def server_environment(api_url: str, home: str | Path) -> dict[str, str]:
     """The environment variables that point a client (or a notebook kernel) at a running server."""
     env = defaults()
