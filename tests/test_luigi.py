@@ -182,10 +182,19 @@ def test_bad_input_adds_nothing_to_an_existing_out(run_cli, write_csv, config):
     assert snapshot(config.out) == before
 
 
-def test_no_scheduler_at_the_url_is_a_one_line_error(run_cli, tmp_path, monkeypatch):
-    monkeypatch.setenv(luigi_tasks.SCHEDULER_ENV, f"http://127.0.0.1:{free_port()}")
-    code, _, stderr = run_cli("run", "--engine", "luigi", "--out", tmp_path / "out")
+@pytest.mark.parametrize("via", ["env", "flag"])
+def test_no_scheduler_at_the_url_is_a_one_line_error(run_cli, tmp_path, monkeypatch, via):
+    url = f"http://127.0.0.1:{free_port()}"
+    args = ["run", "--engine", "luigi", "--out", tmp_path / "out"]
+    if via == "env":
+        monkeypatch.setenv(luigi_tasks.SCHEDULER_ENV, url)
+    else:
+        monkeypatch.delenv(luigi_tasks.SCHEDULER_ENV, raising=False)
+        args += ["--scheduler", url]
+    code, _, stderr = run_cli(*args)
     assert code == 2 and stderr.count("\n") == 1 and "no Luigi scheduler answers" in stderr
+    named = f"{luigi_tasks.SCHEDULER_ENV}={url}" if via == "env" else f"--scheduler {url}"
+    assert named in stderr, "the message names the setting to change"
     assert not (tmp_path / "out").exists()
 
 
@@ -246,8 +255,10 @@ def luigid(tmp_path):
 
 @pytest.mark.slow
 def test_pipeline_through_a_real_luigid(luigid, run_cli, config, monkeypatch):
-    monkeypatch.setenv(luigi_tasks.SCHEDULER_ENV, luigid)
-    code, stdout, stderr = run_cli("run", "--engine", "luigi", "--out", config.out)
+    monkeypatch.delenv(luigi_tasks.SCHEDULER_ENV, raising=False)
+    code, stdout, stderr = run_cli(
+        "run", "--engine", "luigi", "--scheduler", luigid, "--out", config.out
+    )  # the README's command
     assert code == 0, stderr
     report = json.loads((config.out / "report.json").read_text())
     assert report["engine"] == "luigi" and round(report["t"], 2) == -8.07

@@ -518,16 +518,24 @@ def quiet_luigi() -> Iterator[None]:
             config.remove_option("core", "no_configure_logging")
 
 
-def check_scheduler(url: str, timeout: float = 5.0) -> None:
-    """Fail fast, in one line, when no ``luigid`` answers at ``url`` (Luigi itself retries 90 s)."""
+def check_scheduler(url: str, timeout: float = 5.0, origin: str = "--scheduler") -> None:
+    """Fail fast, in one line, when no ``luigid`` answers at ``url`` (Luigi itself retries 90 s).
+
+    ``origin`` says where the URL came from (``--scheduler`` or the environment variable), so
+    the message names the setting to change.
+    """
     api = url.rstrip("/") + "/api/task_list?data=%7B%7D"
+    if origin == SCHEDULER_ENV:
+        where, instead = f"{SCHEDULER_ENV}={url}", "unset the variable"
+    else:
+        where, instead = f"{origin} {url}", f"leave out {origin}"
     try:
         with urllib.request.urlopen(api, timeout=timeout) as response:  # noqa: S310 (http only)
             response.read()
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise PipelineInputError(
-            f"{SCHEDULER_ENV}={url}: no Luigi scheduler answers there ({exc}); start one with "
-            "`luigid --address 127.0.0.1 --port 8082`, or unset the variable to run locally"
+            f"{where}: no Luigi scheduler answers there ({exc}); start one with "
+            f"`luigid --address 127.0.0.1 --port 8082`, or {instead} to run locally"
         ) from None
 
 
@@ -564,11 +572,15 @@ def run_luigi(config: RunConfig, scheduler_url: str | None = None) -> dict[str, 
     url = config.db_url
     if url is not None:
         make_engine(url).dispose()  # a bad URL fails here, before any file is written
-    if scheduler_url is None:
-        scheduler_url = getattr(config, "scheduler", None) or os.environ.get(SCHEDULER_ENV, "")
+    if scheduler_url is not None:
+        origin = "scheduler_url"
+    elif getattr(config, "scheduler", None):
+        scheduler_url, origin = config.scheduler, "--scheduler"
+    else:
+        scheduler_url, origin = os.environ.get(SCHEDULER_ENV, ""), SCHEDULER_ENV
     scheduler_url = scheduler_url.strip()
     if scheduler_url:
-        check_scheduler(scheduler_url)
+        check_scheduler(scheduler_url, origin=origin)
     root = pipeline_task(config)
     out = Path(config.out)
     out_existed, before = out.exists(), _files_under(out)
