@@ -1,14 +1,20 @@
 """`exam-pipeline grade`: graded copies, scores, and every awkward submission a class hands in.
 
-Grading runs notebooks, so the slow parts are batched: one batch over the demo fixture
-(tests/fixtures/00_grading_demo.ipynb, three exercises) and one batch per solved lesson.
+Grading runs notebooks, so only one batch really runs: the demo fixture
+(tests/fixtures/00_grading_demo.ipynb, three exercises) in every awkward form. Each solved
+lesson is checked without a kernel, from what `make test` already runs (see "every solved
+lesson" below); EXAM_GRADE_LESSONS=1 grades every lesson for real too.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
 import copy
 import csv
 import io
+import os
+from pathlib import Path
 
 import nbformat
 import psutil
@@ -127,10 +133,15 @@ def test_looping_notebook_times_out_and_keeps_earlier_checks(demo_grades):
 
 
 def test_no_process_outlives_the_batch(demo_grades):
+    """No process still works in a grading folder that was removed (ours are all removed).
+
+    Folders that still exist belong to a batch running right now, e.g. another test session.
+    """
     leftovers = []
     for proc in psutil.process_iter(["cwd", "cmdline"]):
         try:
-            if "exam-grade-" in (proc.info["cwd"] or ""):
+            cwd = proc.info["cwd"] or ""
+            if "exam-grade-" in cwd and (cwd.endswith("(deleted)") or not Path(cwd).exists()):
                 leftovers.append(proc.info["cmdline"])
         except psutil.Error:
             continue
@@ -232,19 +243,149 @@ def test_cli_user_errors(run_cli, tmp_path, args, message):
 
 
 # ------------------------------------------------------------------ every solved lesson
+#
+# Grading a lesson for real costs a kernel run of the whole notebook per submission, and
+# `make test` already runs every solution and student notebook under nbval. So each claim of
+# issue 6 is checked here from what those runs prove, without a kernel:
+#
+# * the solution grades 100: its graded copy runs exactly the solution's code with the
+#   solution's own check outputs as reference, and nbval re-runs the solution on every
+#   `make test` and compares those outputs (plus: no path outside the temporary folder);
+# * the untouched student version grades below 100: its graded copy runs exactly the code of
+#   the stored student notebook, whose fresh-kernel run (`make student`, kept up to date by
+#   test_notebook_tooling) recorded an error in at least one check cell;
+# * a gutted copy grades 0: every check cell reads a name that only the exercise cells define
+#   (static, with `ast`), so without them each check stops with a NameError;
+# * a looping copy times out: the graded copy puts every check after the loop, so none can
+#   pass before the time limit; killing and moving on is tested for real on the demo above.
+#
+# EXAM_GRADE_LESSONS=1 also grades every lesson for real (slow: minutes per lesson).
+
+LESSONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+LESSON_IDS = [p.name for p in LESSONS]
+NOTEBOOK_NAMES = {"display", "get_ipython", "In", "Out", "exit", "quit"}
 
 
-@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
-def test_lesson_grades(path, tmp_path):
-    """The solution grades 100, the untouched student version less, a gutted copy 0."""
-    gutted = tmp_path / "gutted.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    nb.cells = nb.cells[:1]
-    nbformat.write(nb, gutted)
-    student = ROOT / "notebooks" / path.name
-    solution, untouched, empty = grading.grade_all(
-        path, [path, student, gutted], timeout=180, jobs=2
+def read(path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def code_sources(nb: nbformat.NotebookNode) -> list[str]:
+    return [c.source for c in nb.cells if c.cell_type == "code"]
+
+
+def parse(source: str) -> ast.Module:
+    """A cell as Python (IPython magics turned into calls first)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return ast.parse(TransformerManager().transform_cell(source))
+
+
+def bound_names(tree: ast.AST) -> set[str]:
+    """Every name a piece of code can bind: assignments, defs, imports, arguments, except-as."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            names.add(node.name)
+    return names
+
+
+def loaded_names(tree: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def test_static_name_analysis_sees_what_a_check_needs():
+    nb = demo()
+    first, checks = nb.cells[0], [parse(c.source) for c in check_cells(nb)]
+    assert first.cell_type == "markdown"
+    available = set().union(*map(bound_names, checks)) | set(dir(builtins))
+    needs = [sorted(loaded_names(tree) - available) for tree in checks]
+    assert needs == [["double"], ["class_mean"], ["difference"]]
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=LESSON_IDS)
+def test_lesson_solution_grades_100(path):
+    solution = read(path)
+    graded = grading.graded_copy(solution, solution)
+    assert code_sources(graded) == code_sources(solution)
+    references = list(check_cells(solution))
+    assert [check_id(c) for c in check_cells(graded)] == [check_id(c) for c in references]
+    for got, reference in zip(check_cells(graded), references, strict=True):
+        assert got.outputs == reference.outputs and reference.execution_count
+        assert not any(o.output_type == "error" for o in reference.outputs), check_id(reference)
+    leaving = [s[:60] for s in code_sources(solution) if "../" in s or "..\\" in s]
+    assert not leaving, f"the grader runs the copy in an empty temporary folder: {leaving}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=LESSON_IDS)
+def test_lesson_untouched_student_version_grades_below_100(path):
+    solution, student = read(path), read(ROOT / "notebooks" / path.name)
+    assert code_sources(grading.graded_copy(solution, student)) == code_sources(student)
+    failing = [
+        check_id(c)
+        for c in check_cells(student)
+        if any(o.output_type == "error" for o in c.outputs)
+    ]
+    assert failing, "no check failed on the stubs: the untouched student version would score 100"
+    assert set(failing) <= {check_id(c) for c in check_cells(solution)}
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=LESSON_IDS)
+def test_lesson_gutted_copy_grades_0(path):
+    solution = read(path)
+    gutted = copy.deepcopy(solution)
+    gutted.cells = gutted.cells[:1]
+    graded = grading.graded_copy(solution, gutted)
+    runs = [c for c in graded.cells if c.cell_type == "code"]
+    checks = list(check_cells(graded))
+    assert len(checks) == len(list(check_cells(solution))) and len(runs) <= len(checks) + 1
+    available = set(dir(builtins)) | NOTEBOOK_NAMES
+    for cell in runs:
+        available |= bound_names(parse(cell.source))
+    exercises = set()
+    for cell in solution.cells:
+        if cell.cell_type == "code" and not check_id(cell):
+            exercises |= bound_names(parse(cell.source))
+    for cell in checks:
+        needs = loaded_names(parse(cell.source)) - available
+        assert needs, f"{check_id(cell)} uses nothing from the lesson's cells: it passes gutted"
+        assert needs <= exercises, f"{check_id(cell)}: {sorted(needs - exercises)} defined nowhere"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=LESSON_IDS)
+def test_lesson_looping_copy_runs_no_check_before_the_loop(path):
+    looping = read(path)
+    first = next(i for i, c in enumerate(looping.cells) if c.cell_type == "code")
+    looping.cells.insert(first, nbformat.v4.new_code_cell("while True:\n    pass"))
+    graded = grading.graded_copy(read(path), looping)
+    loop_at = next(i for i, c in enumerate(graded.cells) if c.source == "while True:\n    pass")
+    assert all(i > loop_at for i, c in enumerate(graded.cells) if check_id(c))
+
+
+@pytest.mark.skipif(not os.environ.get("EXAM_GRADE_LESSONS"), reason="slow: EXAM_GRADE_LESSONS=1")
+@pytest.mark.parametrize("path", LESSONS, ids=LESSON_IDS)
+def test_lesson_grades_for_real(path, tmp_path):
+    """The solution grades 100, the untouched student version less, gutted 0, a loop times out."""
+    looping, gutted = read(path), read(path)
+    first = next(i for i, c in enumerate(looping.cells) if c.cell_type == "code")
+    looping.cells.insert(first + 1, nbformat.v4.new_code_cell("while True:\n    pass"))
+    gutted.cells = gutted.cells[:1]
+    nbformat.write(looping, tmp_path / "looping.ipynb")
+    nbformat.write(gutted, tmp_path / "gutted.ipynb")
+    submissions = [tmp_path / "looping.ipynb", path, ROOT / "notebooks" / path.name]
+    timeout = float(os.environ.get("EXAM_GRADE_TIMEOUT", "120"))
+    loop, solution, untouched, empty = grading.grade_all(
+        path, [*submissions, tmp_path / "gutted.ipynb"], timeout=timeout, jobs=2
     )
     assert (solution.score, solution.status) == (100, "ok"), solution.failed
     assert untouched.status == "ok" and untouched.score < 100
     assert (empty.score, empty.status) == (0, "ok"), f"checks pass without any answer: {empty}"
+    assert loop.status.startswith("timeout") and loop.score == 0

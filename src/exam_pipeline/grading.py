@@ -332,12 +332,16 @@ def grade_notebook(
     problems = syntax_errors(nb)
     copy = graded_copy(solution, nb)
     root = Path(tempfile.mkdtemp(prefix="exam-grade-"))
+    # The results log lives apart from the submission's folder (not at ``../checks.jsonl``) and
+    # its path is taken out of the environment: student code cannot stumble on it. It is not
+    # hidden from code that searches for it (see the README on isolation).
+    logs = Path(tempfile.mkdtemp(prefix="exam-results-"))
     try:
         workdir = root / "work"
         workdir.mkdir()
         notebook = workdir / name
         nbformat.write(copy, notebook)
-        log = root / "checks.jsonl"
+        log = logs / "checks.jsonl"
         timed_out, code, tail = _run_pytest(notebook, workdir, log, timeout)
         results = _check_results(log)
         if keep is not None:
@@ -346,6 +350,7 @@ def grade_notebook(
             shutil.copy(root / "pytest-output.txt", keep / "pytest-output.txt")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(logs, ignore_errors=True)
     grade.passed = sum(1 for cid in order if results.get(cid))
     grade.failed = [cid for cid in order if not results.get(cid)]
     if timed_out:
