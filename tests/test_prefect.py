@@ -290,7 +290,7 @@ def serving(script: Path, env: dict[str, str], log: Path) -> Iterator[subprocess
             pass
 
 
-def test_served_flow_runs_on_schedule_then_stops(server, tmp_path, request):
+def test_served_flow_runs_on_schedule_then_stops(server, tmp_path):
     from prefect.client.schemas.filters import (
         DeploymentFilter,
         DeploymentFilterId,
@@ -301,14 +301,7 @@ def test_served_flow_runs_on_schedule_then_stops(server, tmp_path, request):
     from prefect.client.schemas.objects import StateType
     from prefect.exceptions import ObjectNotFound
 
-    if scheduler_cannot_insert_runs():
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="prefect 3.8.8's scheduler cannot insert runs with SQLAlchemy 2.1 "
-                "(pin SQLAlchemy<2.1 in constraints.txt)",
-            )
-        )
+    broken = scheduler_cannot_insert_runs()
     interval = 3
     runs_out = tmp_path / "runs"
     script = tmp_path / "served.py"
@@ -327,28 +320,35 @@ def test_served_flow_runs_on_schedule_then_stops(server, tmp_path, request):
             except ObjectNotFound:
                 return None
 
-        dep = wait_for("the served deployment", deployment, timeout=60)
+        dep = wait_for("the served deployment", deployment, timeout=120)
         assert dep.schedules and dep.schedules[0].schedule.interval.total_seconds() == interval
-        of_deployment = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
-        wait_for(
-            "the server to schedule runs",
-            lambda: api.read_flow_runs(deployment_filter=of_deployment, limit=1),
-            timeout=20,
-        )
-        completed = FlowRunFilter(
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
-        )
-        done = wait_for(
-            "two completed scheduled runs",
-            lambda: (lambda runs: runs if len(runs) >= 2 else None)(
-                api.read_flow_runs(deployment_filter=of_deployment, flow_run_filter=completed)
-            ),
-            timeout=90,
-        )
-        assert all(r.auto_scheduled for r in done)
-        reports = list(runs_out.glob("*/report.json"))
-        assert len(reports) >= 2
+        if not broken:
+            of_deployment = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
+            wait_for(
+                "the server to schedule runs",
+                lambda: api.read_flow_runs(deployment_filter=of_deployment, limit=1),
+                timeout=20,
+            )
+            completed = FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
+            )
+
+            def two_completed():
+                runs = api.read_flow_runs(
+                    deployment_filter=of_deployment, flow_run_filter=completed
+                )
+                return runs if len(runs) >= 2 else None
+
+            done = wait_for("two completed scheduled runs", two_completed, timeout=180)
+            assert all(r.auto_scheduled for r in done)
+            reports = list(runs_out.glob("*/report.json"))
+            assert len(reports) >= 2
 
     assert proc.poll() is not None
     left = still_alive(descendants() - before)
     assert not left, f"processes left behind by serve: {left}"
+    if broken:  # registered, served and stopped cleanly; the server could not schedule runs
+        pytest.xfail(
+            "prefect 3.8.8's scheduler cannot insert runs with SQLAlchemy 2.1 "
+            "(pin SQLAlchemy<2.1 in constraints.txt)"
+        )
