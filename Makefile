@@ -57,6 +57,7 @@ format: install
 
 bench: install
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench_engines.py
 
 clean:
 	rm -rf output notebooks/output solutions/output test-artifacts .pytest_cache
