@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from exam_pipeline.prefect_settings import healthy, start_server
+from exam_pipeline.prefect_settings import healthy, refresh, start_server
 
 #: Set to 0 to run the tests without the shared Prefect server.
 SWITCH = "EXAM_PIPELINE_TEST_SERVER"
@@ -82,12 +82,14 @@ def pytest_configure(config: pytest.Config) -> None:
     saved = dict(os.environ)
     os.environ.update(server.environment())
     os.environ[SESSION_URL] = server.api_url
+    refresh()  # in case something imported Prefect already (a plugin, a sitecustomize)
     config.stash[_server_key] = server
 
     def stop() -> None:
         server.stop()
         os.environ.clear()
         os.environ.update(saved)
+        refresh()
         shutil.rmtree(home, ignore_errors=True)
 
     config.add_cleanup(stop)  # runs at the end of the session, also when it failed

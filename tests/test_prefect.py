@@ -34,18 +34,43 @@ TASKS = {"load", "clean", "split", "summarize", "ttest", "publish", "artifacts"}
 SESSION_URL = "EXAM_PIPELINE_TEST_SERVER_URL"  # set by the root conftest.py
 
 
-def descendants() -> set[int]:
-    """PIDs of this process's live descendants (multiprocessing's idle resource tracker aside)."""
+def descendants(skip_under: set[int] = frozenset()) -> set[int]:
+    """PIDs of this process's live descendants, except those under ``skip_under`` (a server
+    that was already running may start helpers of its own) and multiprocessing's idle
+    resource tracker."""
     alive = set()
     for proc in psutil.Process().children(recursive=True):
         try:
-            if proc.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(
-                proc.cmdline()
+            if (
+                proc.status() != psutil.STATUS_ZOMBIE
+                and "resource_tracker" not in " ".join(proc.cmdline())
+                and not any(parent.pid in skip_under for parent in proc.parents())
             ):
                 alive.add(proc.pid)
         except psutil.Error:
             pass
     return alive
+
+
+def describe(pids: set[int]) -> list[str]:
+    """``pid ppid command`` of each process, for failure messages."""
+    lines = []
+    for pid in sorted(pids):
+        try:
+            proc = psutil.Process(pid)
+            lines.append(f"{pid} (parent {proc.ppid()}): {' '.join(proc.cmdline())[:200]}")
+        except psutil.Error:
+            lines.append(f"{pid}: gone")
+    return lines
+
+
+def process_tree(pid: int) -> set[psutil.Process]:
+    """The process ``pid`` and all its descendants that are alive now."""
+    try:
+        root = psutil.Process(pid)
+        return {root, *root.children(recursive=True)}
+    except psutil.Error:
+        return set()
 
 
 def still_alive(pids: set[int], timeout: float = 20.0) -> set[int]:
@@ -60,18 +85,12 @@ def still_alive(pids: set[int], timeout: float = 20.0) -> set[int]:
     return {p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE}
 
 
-def _refresh_prefect() -> None:
-    """Make an imported Prefect re-read PREFECT_* from the environment."""
-    if "prefect" in sys.modules:
-        prefect_settings._refresh_prefect()
-
-
 @contextmanager
 def client_environment(env: dict[str, str]) -> Iterator[None]:
     """Point this process's Prefect at a server for the block; restore the settings afterwards."""
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
-    _refresh_prefect()
+    prefect_settings.refresh()
     try:
         yield
     finally:
@@ -82,7 +101,7 @@ def client_environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        _refresh_prefect()
+        prefect_settings.refresh()
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +116,7 @@ def server(tmp_path_factory) -> Iterator[dict[str, str]]:
     with prefect_settings.local_server(home) as env, client_environment(env):
         yield env
     left = still_alive(descendants() - before)
-    assert not left, f"processes left behind by the server: {left}"
+    assert not left, f"processes left behind by the server: {describe(left)}"
 
 
 def client():
@@ -263,8 +282,12 @@ def scheduler_cannot_insert_runs() -> bool:
 
 
 @contextmanager
-def serving(script: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``python script`` in its own process group; kill the whole group afterwards."""
+def serving(script: Path, env: dict[str, str], log: Path) -> Iterator[ServeProcess]:
+    """Run ``python script`` in its own session; afterwards stop it and every process it started.
+
+    Prefect's runner may start flow runs in sessions of their own, so killing the process group
+    is not enough: the tree is recorded while it runs, and every recorded process is killed.
+    """
     with log.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, str(script)],
@@ -274,9 +297,11 @@ def serving(script: Path, env: dict[str, str], log: Path) -> Iterator[subprocess
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    serve = ServeProcess(proc)
     try:
-        yield proc
+        yield serve
     finally:
+        serve.record()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)  # the runner pauses its deployment and exits
             try:
@@ -284,10 +309,27 @@ def serving(script: Path, env: dict[str, str], log: Path) -> Iterator[subprocess
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        try:  # flow runs the runner started live in the same group
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        for child in serve.seen:
+            try:
+                child.kill()  # psutil checks it is still the same process before killing
+            except psutil.Error:
+                pass
+
+
+class ServeProcess:
+    """The serve subprocess and every process seen in its tree so far."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.seen: set[psutil.Process] = set()
+
+    def record(self) -> None:
+        """Remember the processes in the tree now (flow runs come and go)."""
+        self.seen |= process_tree(self.proc.pid)
+
+    def poll(self) -> int | None:
+        self.record()
+        return self.proc.poll()
 
 
 def test_served_flow_runs_on_schedule_then_stops(server, tmp_path):
@@ -310,10 +352,10 @@ def test_served_flow_runs_on_schedule_then_stops(server, tmp_path):
     log = tmp_path / "serve.log"
     before = descendants()
 
-    with serving(script, env, log) as proc, client() as api:
+    with serving(script, env, log) as serve, client() as api:
 
         def deployment():
-            if proc.poll() is not None:
+            if serve.poll() is not None:
                 pytest.fail(f"serve exited early:\n{log.read_text(errors='replace')[-3000:]}")
             try:
                 return api.read_deployment_by_name(f"scheduled-exam-report/every-{interval}s")
@@ -344,9 +386,11 @@ def test_served_flow_runs_on_schedule_then_stops(server, tmp_path):
             reports = list(runs_out.glob("*/report.json"))
             assert len(reports) >= 2
 
-    assert proc.poll() is not None
-    left = still_alive(descendants() - before)
-    assert not left, f"processes left behind by serve: {left}"
+    assert serve.proc.poll() is not None
+    assert serve.seen  # at least the runner itself was recorded
+    left = still_alive({p.pid for p in serve.seen if p.is_running()})
+    left |= still_alive(descendants(skip_under=before) - before)
+    assert not left, f"processes left behind by serve: {describe(left)}"
     if broken:  # registered, served and stopped cleanly; the server could not schedule runs
         pytest.xfail(
             "prefect 3.8.8's scheduler cannot insert runs with SQLAlchemy 2.1 "

@@ -132,6 +132,17 @@ def configure(
     return {key: env[key] for key in wanted}
 
 
+def refresh() -> None:
+    """Make an already imported Prefect re-read PREFECT_* from the environment (else no-op).
+
+    Prefect reads its settings once, at import; a test session that sets ``PREFECT_API_URL``
+    after something imported Prefect must call this, or clients keep the old (empty) URL and
+    start a temporary server of their own.
+    """
+    if "prefect" in sys.modules:
+        _refresh_prefect()
+
+
 def _refresh_prefect() -> None:
     """Make an already imported Prefect re-read its settings and logging config."""
     from prefect.context import refresh_global_settings_context
