@@ -13,9 +13,9 @@ Rows of the first table, for each size:
 * duckdb and polars: only the scan and n / mean / std per class (no outputs), as a user would
   write it instead; the t computed from those figures is checked against pandas.
 
-Luigi, Prefect and Dask also run on the 10-row lesson file: that time is their fixed cost
-(scheduler, temporary server, cluster), and "data work" is the big-file time minus it.
-The second table is each orchestrator's cost per extra task, from many no-op tasks.
+The second table splits Dask's, Luigi's and Prefect's time into fixed cost and data work: one
+process runs the 10-row lesson file twice, then the big file. The third table is each
+orchestrator's cost per extra task, from many no-op tasks.
 
 Every measurement runs in a fresh interpreter (imports excluded from the time, as in
 bench.py); the best of ``--repeat`` runs is kept. Generated files are cached in data/.
@@ -50,11 +50,11 @@ METHODS: dict[str, str] = {
     "polars": "polars (lazy): scan + n/mean/std per class only",
 }
 
-#: engines whose fixed cost is measured on the lesson file
+#: engines whose time is split into fixed cost and data work
 FIXED_COST = ("dask", "luigi", "prefect")
 
 #: no-op tasks per orchestrator for the per-task overhead
-TASKS = {"dask": 2000, "luigi": 100, "prefect": 100}
+TASKS = {"dask": 2000, "luigi": 200, "prefect": 200}
 
 #: a run whose figures differ from pandas by more than this (relative) voids the race
 TOLERANCE = 1e-6
@@ -169,7 +169,7 @@ def per_task(tool: str, n: int) -> float:
     if tool == "prefect":
         import logging
 
-        from exam_pipeline.prefect_settings import configure
+        from exam_pipeline.prefect_settings import configure, flush
 
         configure()
         from prefect import flow, task
@@ -182,24 +182,80 @@ def per_task(tool: str, n: int) -> float:
         def many(k: int) -> int:
             return sum(noop(i) for i in range(k))
 
+        def run(k: int) -> None:
+            many(k)
+            flush()
+            # Task runs reach the server in the background, and the server records them in its
+            # own process. The next flow run has to wait for that: count it.
+            many(0)
+
         logging.getLogger("prefect").setLevel(logging.CRITICAL)
-        return _slope(many, n)
+        return _slope(run, n)
     raise SystemExit(f"unknown tool {tool!r}")
 
 
+def split_costs(engine: str, path: Path) -> dict:
+    """In one process: the lesson file twice, then ``path``; the differences split the costs.
+
+    first - second lesson run = one-off start-up (temporary server, lazy imports, caches);
+    second lesson run = what every run pays (scheduler, cluster, flow and task records);
+    big run - second lesson run = the data work.
+    """
+    from exam_pipeline import engines
+    from exam_pipeline.config import RunConfig
+    from exam_pipeline.data import dataset_path
+
+    times = []
+    with tempfile.TemporaryDirectory() as out:
+        for i, source in enumerate((dataset_path(), dataset_path(), path)):
+            config = RunConfig(input=source, out=Path(out) / str(i), engine=engine, db="none")
+            start = time.perf_counter()
+            engines.run(config)
+            times.append(time.perf_counter() - start)
+    first, second, big = times
+    return {"seconds": big, "startup": first - second, "per_run": second, "data": big - second}
+
+
 def _slope(run, n: int) -> float:
+    """Per-task seconds from the best of 3 runs of 1 task and of ``n`` tasks (run-level noise out)."""
     run(1)  # warm-up: start servers, fill caches
-    start = time.perf_counter()
-    run(1)
-    one = time.perf_counter() - start
-    start = time.perf_counter()
-    run(n)
-    return (time.perf_counter() - start - one) / (n - 1)
+
+    def best(k: int) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            run(k)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    return (best(n) - best(1)) / (n - 1)
+
+
+#: modules each method needs, imported before the clock starts (as bench.py does)
+IMPORTS = {
+    "dask": "exam_pipeline.dask_engine",
+    "luigi": "exam_pipeline.luigi_tasks",
+    "prefect": "exam_pipeline.prefect_flow",
+    "duckdb": "duckdb",
+    "polars": "polars",
+    "pyarrow": "pyarrow",
+}
 
 
 def child(method: str, path: str, out: str) -> None:
-    import exam_pipeline.engines  # noqa: F401 - import cost stays out of the timing
+    import importlib
 
+    import exam_pipeline.engines  # noqa: F401 - import cost stays out of the timing
+    import exam_pipeline.pipeline  # noqa: F401
+    import exam_pipeline.streaming  # noqa: F401
+
+    tool = method.removeprefix("task:").split("_")[0]
+    if tool in IMPORTS:
+        importlib.import_module(IMPORTS[tool])
+
+    if method.startswith("split:"):
+        print(MARK + json.dumps(split_costs(method.split(":", 1)[1], Path(path))), flush=True)
+        return
     if method.startswith("task:"):
         tool = method.split(":", 1)[1]
         print(MARK + json.dumps({"seconds": per_task(tool, TASKS[tool])}), flush=True)
@@ -258,11 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         child(*args.child)
         return 0
 
-    from exam_pipeline.data import dataset_path
-
-    print(f"Machine: {machine()}.\n")
-    lesson = dataset_path()
-    fixed = {m: measure(m, lesson, args.repeat)["seconds"] for m in FIXED_COST}
+    print(f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the start.\n")
     print("| rows | method | wall time (s) | rows/s | % of pandas+pyarrow rows/s | note |")
     print("|---:|---|---:|---:|---:|---|")
     for rows in args.sizes:
@@ -276,15 +328,25 @@ def main(argv: list[str] | None = None) -> int:
             note = ""
             if method == "bytes":
                 note = f"{r['bytes'] / seconds / 1e6:,.0f} MB/s ({r['bytes'] / 1e6:.0f} MB)"
-            if method in fixed:
-                note = (
-                    f"fixed cost {fixed[method]:.2f} s + data work {seconds - fixed[method]:.2f} s"
-                )
             print(
                 f"| {rows:,} | {label} | {seconds:.2f} | {rows / seconds:,.0f} "
                 f"| {100 * base / seconds:.0f} % | {note} |"
             )
         sys.stdout.flush()
+
+    rows = max(args.sizes)
+    print(
+        f"\nFixed cost vs data work ({rows:,} rows; one process runs the 10-row lesson file twice,"
+        " then the big file):\n"
+    )
+    print("| engine | one-off start-up (s) | every run (s) | data work (s) | data rows/s |")
+    print("|---|---:|---:|---:|---:|")
+    for engine in FIXED_COST:
+        r = measure(f"split:{engine}", data_file(rows, args.data), args.repeat)
+        print(
+            f"| {engine} | {r['startup']:.2f} | {r['per_run']:.2f} | {r['data']:.2f} "
+            f"| {rows / r['data']:,.0f} |"
+        )
 
     print("\nCost per extra task (no-op tasks, after a warm-up; data work excluded):\n")
     print("| orchestrator | tasks | ms per task |")
@@ -292,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     for tool, n in TASKS.items():
         r = measure(f"task:{tool}", None, args.repeat)
         print(f"| {tool} | {n:,} | {1000 * r['seconds']:.2f} |")
+    print(f"\nLoad average {os.getloadavg()[0]:.1f} at the end.")
     return 0
 
 
