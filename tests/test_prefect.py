@@ -266,21 +266,6 @@ if __name__ == "__main__":
 '''
 
 
-def scheduler_cannot_insert_runs() -> bool:
-    """True for prefect 3.8.8 with SQLAlchemy >= 2.1: the server fails to create scheduled runs.
-
-    Its scheduler bulk-inserts flow-run rows that carry a ``state`` key; ``FlowRun.state`` is a
-    hybrid property with a setter, and SQLAlchemy 2.1 refuses such keys in bulk INSERTs unless
-    the hybrid has a ``bulk_dml`` function ("Can't evaluate bulk DML statement"). SQLAlchemy 2.0
-    has no ``bulk_dml_setter`` at all and ignores the key.
-    """
-    import sqlalchemy
-    from prefect.server.database.orm_models import FlowRun
-
-    hybrid = sqlalchemy.inspect(FlowRun).all_orm_descriptors["state"]
-    return hasattr(hybrid, "bulk_dml_setter") and hybrid.bulk_dml_setter is None
-
-
 @contextmanager
 def serving(script: Path, env: dict[str, str], log: Path) -> Iterator[ServeProcess]:
     """Run ``python script`` in its own session; afterwards stop it and every process it started.
@@ -343,7 +328,6 @@ def test_served_flow_runs_on_schedule_then_stops(server, tmp_path):
     from prefect.client.schemas.objects import StateType
     from prefect.exceptions import ObjectNotFound
 
-    broken = scheduler_cannot_insert_runs()
     interval = 3
     runs_out = tmp_path / "runs"
     script = tmp_path / "served.py"
@@ -364,35 +348,27 @@ def test_served_flow_runs_on_schedule_then_stops(server, tmp_path):
 
         dep = wait_for("the served deployment", deployment, timeout=120)
         assert dep.schedules and dep.schedules[0].schedule.interval.total_seconds() == interval
-        if not broken:
-            of_deployment = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
-            wait_for(
-                "the server to schedule runs",
-                lambda: api.read_flow_runs(deployment_filter=of_deployment, limit=1),
-                timeout=20,
-            )
-            completed = FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
-            )
+        of_deployment = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
+        wait_for(
+            "the server to schedule runs",
+            lambda: api.read_flow_runs(deployment_filter=of_deployment, limit=1),
+            timeout=20,
+        )
+        completed = FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
+        )
 
-            def two_completed():
-                runs = api.read_flow_runs(
-                    deployment_filter=of_deployment, flow_run_filter=completed
-                )
-                return runs if len(runs) >= 2 else None
+        def two_completed():
+            runs = api.read_flow_runs(deployment_filter=of_deployment, flow_run_filter=completed)
+            return runs if len(runs) >= 2 else None
 
-            done = wait_for("two completed scheduled runs", two_completed, timeout=180)
-            assert all(r.auto_scheduled for r in done)
-            reports = list(runs_out.glob("*/report.json"))
-            assert len(reports) >= 2
+        done = wait_for("two completed scheduled runs", two_completed, timeout=180)
+        assert all(r.auto_scheduled for r in done)
+        reports = list(runs_out.glob("*/report.json"))
+        assert len(reports) >= 2
 
     assert serve.proc.poll() is not None
     assert serve.seen  # at least the runner itself was recorded
     left = still_alive({p.pid for p in serve.seen if p.is_running()})
     left |= still_alive(descendants(skip_under=before) - before)
     assert not left, f"processes left behind by serve: {describe(left)}"
-    if broken:  # registered, served and stopped cleanly; the server could not schedule runs
-        pytest.xfail(
-            "prefect 3.8.8's scheduler cannot insert runs with SQLAlchemy 2.1 "
-            "(pin SQLAlchemy<2.1 in constraints.txt)"
-        )
