@@ -372,3 +372,20 @@ def test_served_flow_runs_on_schedule_then_stops(server, tmp_path):
     left = still_alive({p.pid for p in serve.seen if p.is_running()})
     left |= still_alive(descendants(skip_under=before) - before)
     assert not left, f"processes left behind by serve: {describe(left)}"
+
+
+def test_start_api_with_a_server_only_reads_the_url(server):
+    """With PREFECT_API_URL set, start_api() neither starts a server nor imports its code."""
+    code = (
+        "import sys\n"
+        "from exam_pipeline import prefect_settings\n"
+        "prefect_settings.configure()\n"
+        "print(prefect_settings.start_api())\n"
+        "print('prefect.server.api.server' in sys.modules)\n"
+    )
+    env = {**os.environ, **server}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [server["PREFECT_API_URL"], "False"]

@@ -181,11 +181,13 @@ def start_api() -> str:
     "Starting temporary server on <random port>" notice, so a notebook prints the same lines
     with a dedicated server or without one. Later runs reuse this server.
     """
-    from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL
 
     if PREFECT_API_URL.value():
         return str(PREFECT_API_URL.value())
+    # Imported only now: the server modules take seconds to import, and a client never needs them.
+    from prefect.server.api.server import SubprocessASGIServer
+
     notices = logging.getLogger("prefect")  # where that notice is logged (at INFO)
     level = notices.level
     notices.setLevel(logging.WARNING)
