@@ -9,6 +9,7 @@ from conftest import ROOT
 from exam_pipeline.notebooks import (
     NotebookError,
     check_cells,
+    coalesce_streams,
     solution_regions,
     structure,
     stub_source,
@@ -86,3 +87,22 @@ def test_student_version_keeps_cell_ids_and_clears_outputs():
         if c.cell_type == "code"
     )
     assert "return 2 * x" not in "\n".join(c.source for c in student.cells)
+
+
+def test_coalesce_streams_joins_consecutive_chunks_of_one_stream():
+    from nbformat.v4 import new_output
+
+    outputs = [
+        new_output("stream", name="stdout", text="a\n"),
+        new_output("stream", name="stdout", text="b\n"),
+        new_output("stream", name="stderr", text="warn\n"),
+        new_output("stream", name="stdout", text="c\n"),
+        new_output("execute_result", data={"text/plain": "1"}, execution_count=1),
+    ]
+    merged = coalesce_streams(outputs)
+    assert [(o.output_type, o.get("name"), o.get("text")) for o in merged] == [
+        ("stream", "stdout", "a\nb\n"),
+        ("stream", "stderr", "warn\n"),
+        ("stream", "stdout", "c\n"),
+        ("execute_result", None, None),
+    ]

@@ -118,6 +118,29 @@ def execute(
         resources={"metadata": {"path": str(cwd)}},
     )
     client.execute()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = coalesce_streams(cell.outputs)
+
+
+def coalesce_streams(outputs: list[nbformat.NotebookNode]) -> list[nbformat.NotebookNode]:
+    """Join consecutive stdout (or stderr) chunks into one output.
+
+    How a kernel splits printed text into messages varies from run to run; stored notebooks
+    should not (nbval joins them the same way before it compares).
+    """
+    merged: list[nbformat.NotebookNode] = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (
+            previous is not None
+            and output.get("output_type") == previous.get("output_type") == "stream"
+            and output.get("name") == previous.get("name")
+        ):
+            previous["text"] += output["text"]
+        else:
+            merged.append(output)
+    return merged
 
 
 def _errored(cell: nbformat.NotebookNode) -> bool:
