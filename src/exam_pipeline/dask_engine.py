@@ -43,8 +43,9 @@ MIN_BLOCKSIZE = 4 * 2**20
 MAX_BLOCKSIZE = 64 * 2**20
 
 #: Files at least this big get worker processes; smaller ones run on threads in this process.
-#: Processes sidestep the GIL but take seconds to start and stop; below this size that costs more
-#: than it saves (benchmarks/RESULTS.md).
+#: Processes sidestep the GIL but take seconds to start and stop, and every partition is pickled
+#: to them: at 51 MB they took twice as long as threads (benchmarks/RESULTS.md, lesson 07).
+#: Where exactly they start to pay is a judgement; the benchmark did not go that far.
 PROCESS_THRESHOLD_BYTES = 256 * 2**20
 
 #: Partitions per worker thread we aim for (a few, so a slow one does not hold up the rest).
