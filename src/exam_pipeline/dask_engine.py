@@ -114,6 +114,23 @@ def combine(parts: Iterable[PartitionSummary], first_line: int = 2) -> tuple[Sca
 
 
 @contextmanager
+def quiet_logger(name: str, level: int = logging.ERROR) -> Iterator[None]:
+    """Raise ``name``'s log level for the block, then restore it.
+
+    ``silence_logs`` only quiets distributed's own console handler; once another library has
+    set up logging (Prefect does, on its first flow run), the cluster's INFO lines would reach
+    that library's handler instead and land in a command's output.
+    """
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+@contextmanager
 def dask_client(scheduler: str | None = None, processes: bool = False) -> Iterator[Client]:
     """A Client to ``scheduler``, or to a private LocalCluster on 127.0.0.1 that is closed on exit.
 
@@ -133,6 +150,7 @@ def dask_client(scheduler: str | None = None, processes: bool = False) -> Iterat
     # Threads talk in-process (no sockets at all); worker processes use TCP on loopback.
     network = {"host": "127.0.0.1", "scheduler_port": 0} if processes else {}
     with (
+        quiet_logger("distributed", logging.CRITICAL),  # as silence_logs, whoever logs it
         LocalCluster(
             processes=processes,
             dashboard_address="127.0.0.1:0",  # None would still bind the HTTP server to :8787
