@@ -30,7 +30,8 @@ from distributed import Client, LocalCluster
 
 from .clean import REJECTED_COLUMNS, clean_scores
 from .config import RunConfig
-from .data import CsvFormat, inspect_csv
+from .data import CsvFormat, inspect_csv, read_csv_options
+from .data import csv_errors as data_csv_errors
 from .outputs import publish
 from .streaming import Scan, analyze_scan, merge_scans
 from .validate import PipelineInputError
@@ -70,13 +71,7 @@ def read_partitions(
 ) -> dd.DataFrame:
     """A lazy dask DataFrame of the two columns as untouched text (nothing is read yet)."""
     return dd.read_csv(
-        str(path),
-        sep=fmt.sep,
-        usecols=[group_col, value_col],
-        dtype=str,
-        encoding="utf-8-sig",
-        skipinitialspace=True,
-        blocksize=blocksize,
+        str(path), blocksize=blocksize, **read_csv_options(fmt, [group_col, value_col])
     )
 
 
@@ -185,14 +180,9 @@ def first_bad_utf8(path: Path, chunk: int = 2**20) -> int:
 def csv_errors(source: Path) -> Iterator[None]:
     """Turn a parser's complaint about the file (on the client or on a worker) into one line."""
     try:
-        yield
-    except UnicodeDecodeError:
-        raise PipelineInputError(
-            f"{source}: is not UTF-8 text (bad byte at offset {first_bad_utf8(source)}); "
-            "save it as UTF-8 CSV"
-        ) from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise PipelineInputError(f"{source}: is not a well-formed CSV file ({exc})") from None
+        # A worker's decode error knows the offset in its block only: find it in the file.
+        with data_csv_errors(source, bad_offset=lambda _: first_bad_utf8(source)):
+            yield
     except FileNotFoundError:
         raise PipelineInputError(
             f"{source}: a Dask worker cannot open this file; every worker must see it at the same path"

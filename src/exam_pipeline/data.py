@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -61,6 +62,37 @@ def inspect_csv(path: str | Path, columns: tuple[str, ...] = ("Class", "Score"))
     return CsvFormat(sep=sep, decimal="," if sep == ";" else ".", columns=found)
 
 
+def read_csv_options(fmt: CsvFormat, columns: Sequence[str]) -> dict[str, object]:
+    """``pandas.read_csv`` arguments that keep ``columns`` as untouched text (cleaning decides)."""
+    return {
+        "sep": fmt.sep,
+        "usecols": list(columns),
+        "dtype": str,
+        "encoding": "utf-8-sig",  # a spreadsheet's byte-order mark is not part of the first name
+        "skipinitialspace": True,
+    }
+
+
+@contextmanager
+def csv_errors(
+    path: str | Path, bad_offset: Callable[[UnicodeDecodeError], int] | None = None
+) -> Iterator[None]:
+    """Turn a CSV reader's complaint into one ``PipelineInputError`` line that names the file.
+
+    ``bad_offset`` finds the bad byte's offset in the file when the error only knows its offset
+    in a block (Dask reads blocks on its workers).
+    """
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        offset = bad_offset(exc) if bad_offset else exc.start
+        raise PipelineInputError(
+            f"{path}: is not UTF-8 text (bad byte at offset {offset}); save it as UTF-8 CSV"
+        ) from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise PipelineInputError(f"{path}: is not a well-formed CSV file ({exc})") from None
+
+
 def read_scores(
     path: str | Path,
     group_col: str = "Class",
@@ -75,21 +107,8 @@ def read_scores(
     """
     columns = [group_col, value_col, *(c for c in extra if c not in (group_col, value_col))]
     fmt = inspect_csv(path, tuple(columns))
-    try:
-        frame = pd.read_csv(
-            path,
-            sep=fmt.sep,
-            usecols=columns,
-            dtype=str,
-            encoding="utf-8-sig",
-            skipinitialspace=True,
-        )
-    except UnicodeDecodeError as exc:
-        raise PipelineInputError(
-            f"{path}: is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8 CSV"
-        ) from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise PipelineInputError(f"{path}: is not a well-formed CSV file ({exc})") from None
+    with csv_errors(path):
+        frame = pd.read_csv(path, **read_csv_options(fmt, columns))
     return frame, fmt
 
 

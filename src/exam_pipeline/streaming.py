@@ -24,7 +24,7 @@ import pandas as pd
 from .analysis import GroupSummary, TTestResult, summarize_counts, ttest_from_summaries
 from .clean import REJECTED_COLUMNS, clean_scores
 from .config import RunConfig
-from .data import CsvFormat, inspect_csv
+from .data import CsvFormat, csv_errors, inspect_csv, read_csv_options
 from .outputs import publish
 from .validate import PipelineInputError, require_group_sizes, require_two_groups
 
@@ -286,33 +286,18 @@ def scan_chunks(
     Memory grows with the chunk size, not the file; each chunk is vectorised pandas work.
     """
     scan = Scan()
-    try:
-        chunks = pd.read_csv(
-            path,
-            sep=fmt.sep,
-            usecols=[group_col, value_col],
-            dtype=str,
-            encoding="utf-8-sig",
-            skipinitialspace=True,
-            chunksize=chunksize,
-        )
-        with chunks:
-            for chunk in chunks:  # the index runs on across chunks, so line numbers stay right
-                cleaned = clean_scores(chunk, group_col, value_col, decimal=fmt.decimal)
-                part = Scan(rows_read=cleaned.rows_read, rows_dropped=cleaned.rows_dropped)
-                labels = chunk[group_col].dropna().astype(str).str.strip()
-                part.labels = set(labels[labels != ""])
-                for (label, value), n in cleaned.frame.value_counts([group_col, value_col]).items():
-                    part.counts.setdefault(label, {})[value] = int(n)
-                scan = merge_scans([scan, part])
-                if on_reject is not None:
-                    on_reject(cleaned.rejected.itertuples(index=False, name=None))
-    except UnicodeDecodeError as exc:
-        raise PipelineInputError(
-            f"{path}: is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8 CSV"
-        ) from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise PipelineInputError(f"{path}: is not a well-formed CSV file ({exc})") from None
+    options = read_csv_options(fmt, [group_col, value_col])
+    with csv_errors(path), pd.read_csv(path, chunksize=chunksize, **options) as chunks:
+        for chunk in chunks:  # the index runs on across chunks, so line numbers stay right
+            cleaned = clean_scores(chunk, group_col, value_col, decimal=fmt.decimal)
+            part = Scan(rows_read=cleaned.rows_read, rows_dropped=cleaned.rows_dropped)
+            labels = chunk[group_col].dropna().astype(str).str.strip()
+            part.labels = set(labels[labels != ""])
+            for (label, value), n in cleaned.frame.value_counts([group_col, value_col]).items():
+                part.counts.setdefault(label, {})[value] = int(n)
+            scan = merge_scans([scan, part])
+            if on_reject is not None:
+                on_reject(cleaned.rejected.itertuples(index=False, name=None))
     return scan
 
 
