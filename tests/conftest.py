@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psutil
 import pytest
 
 from exam_pipeline.cli import main
@@ -36,3 +37,15 @@ def write_csv(tmp_path):
         return path
 
     return _write
+
+
+def still_alive(pids: set[int], timeout: float = 20.0) -> set[int]:
+    """The PIDs among ``pids`` that have not exited after waiting up to ``timeout`` seconds."""
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    return {p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE}

@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from conftest import still_alive
 from exam_pipeline import dask_engine
 from exam_pipeline.config import RunConfig
 from exam_pipeline.data import generate_scores, inspect_csv
@@ -48,18 +49,6 @@ def _cmdline(proc: psutil.Process) -> list[str]:
         return proc.cmdline()
     except psutil.Error:
         return []
-
-
-def wait_gone(pids: set[int], timeout: float = 30.0) -> set[int]:
-    """The PIDs still alive after waiting up to ``timeout`` seconds for them to exit."""
-    procs = []
-    for pid in pids:
-        try:
-            procs.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    return {p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE}
 
 
 @pytest.fixture
@@ -137,7 +126,7 @@ def test_local_threads_cluster_matches_pandas(messy_csv, small_partitions, tmp_p
     out = tmp_path / "dask_out"
     dask_engine.run_dask(RunConfig(input=messy_csv, out=out, engine="dask", db="none"))
     assert_same_as_pandas(messy_csv, out, tmp_path)
-    assert wait_gone(live_children() - before) == set()
+    assert still_alive(live_children() - before, timeout=30) == set()
 
 
 def test_local_process_cluster_twice_leaves_nothing_running(
@@ -149,7 +138,9 @@ def test_local_process_cluster_twice_leaves_nothing_running(
     for run in ("first", "second"):
         out = tmp_path / run
         dask_engine.run_dask(RunConfig(input=messy_csv, out=out, engine="dask", db="none"))
-        assert wait_gone(live_children() - before) == set(), f"processes left after the {run} run"
+        assert still_alive(live_children() - before, timeout=30) == set(), (
+            f"processes left after the {run} run"
+        )
     assert_same_as_pandas(messy_csv, tmp_path / "second", tmp_path)
 
 
@@ -312,7 +303,7 @@ def scheduler_and_worker(tmp_path: Path) -> Iterator[str]:
         tree = descendants(procs)
         for proc in reversed(procs):  # the worker first, then the scheduler
             stop(proc)
-        left = wait_gone(tree)
+        left = still_alive(tree, timeout=30)
         for pid in left:
             psutil.Process(pid).kill()
         assert left == set(), "dask scheduler/worker processes outlived the test"

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
+from conftest import still_alive
 from exam_pipeline import prefect_settings
 from exam_pipeline.config import RunConfig
 from exam_pipeline.data import dataset_path
@@ -71,18 +72,6 @@ def process_tree(pid: int) -> set[psutil.Process]:
         return {root, *root.children(recursive=True)}
     except psutil.Error:
         return set()
-
-
-def still_alive(pids: set[int], timeout: float = 20.0) -> set[int]:
-    """The PIDs among ``pids`` that have not exited after waiting up to ``timeout`` seconds."""
-    procs = []
-    for pid in pids:
-        try:
-            procs.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    return {p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE}
 
 
 @contextmanager
