@@ -6,7 +6,8 @@ Out of the box, Prefect 3 (measured with 3.8.8) is awkward in a classroom:
   cold on the course machines and once missed Prefect's default 20 s start-up limit;
 - that server tries to send anonymous usage data to the internet;
 - console logs are rich, coloured lines with clock times, run ids and web links;
-- results cached by one run are found by the next one (they live in ``PREFECT_HOME``).
+- results cached by one run are found by the next one (they live in ``PREFECT_HOME``);
+- every flow run starts a heartbeat thread and waits for it at the end: about 1 s per run.
 
 :func:`configure` fixes all of that with environment variables (the names are Prefect's own
 settings; see ``prefect config view --show-defaults``). Call it BEFORE ``import prefect``::
@@ -14,6 +15,11 @@ settings; see ``prefect config view --show-defaults``). Call it BEFORE ``import 
     from exam_pipeline.prefect_settings import configure
     configure()
     import prefect
+
+Heartbeats let a server mark a run as crashed when its process dies; they matter for the runs of
+a deployment (``serve()``, a worker), which run in processes of their own that never call
+:func:`configure`. For the runs a notebook, a test or the CLI starts in its own process,
+``configure()`` switches them off (``heartbeats=True`` keeps them).
 
 It only fills in what is not set yet, so a ``PREFECT_API_URL`` (or anything else) from the
 environment or from ``prefect config set`` still wins. Called after Prefect was imported, it also
@@ -45,6 +51,12 @@ LOGGING_CONFIG = Path(__file__).with_name("prefect_logging.yaml")
 
 #: Seconds to wait for the temporary server (Prefect's default of 20 was once too short here).
 EPHEMERAL_STARTUP_TIMEOUT_SECONDS = 120
+
+#: Prefect's setting for the seconds between flow-run heartbeats (default 180; None = off).
+HEARTBEAT_VARIABLE = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
+
+#: True once configure() switched heartbeats off in this process (refreshes keep them off).
+_heartbeats_off = False
 
 
 class StdoutHandler(logging.StreamHandler):
@@ -105,6 +117,7 @@ def configure(
     home: str | Path | None = None,
     results_dir: str | Path | None = None,
     ui_links: bool = False,
+    heartbeats: bool = False,
     environ: MutableMapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Set the course's Prefect settings in the environment; return the values now in effect.
@@ -113,7 +126,11 @@ def configure(
     ``results_dir``: where persisted task results (the cache) go, e.g. ``output/06/results``,
     so a notebook can clean it. Both are set even if the environment has a value, because the
     caller asked for them. ``ui_links=True`` keeps Prefect's "View at <url>" log lines.
-    ``environ``: the mapping to change (default ``os.environ``; tests pass a dict).
+    ``heartbeats=True`` keeps the flow-run heartbeats that this otherwise switches off for the
+    rest of the process (see :func:`switch_off_heartbeats`); so does a value of
+    ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` in the environment.
+    ``environ``: the mapping to change (default ``os.environ``; tests pass a dict). Only the
+    mapping changes then: Prefect in this process is left alone.
     """
     env = os.environ if environ is None else environ
     before = dict(env)
@@ -129,7 +146,31 @@ def configure(
         )
     if environ is None and "prefect" in sys.modules and dict(env) != before:
         _refresh_prefect()
+    if environ is None and not heartbeats and HEARTBEAT_VARIABLE not in env:
+        switch_off_heartbeats()
     return {key: env[key] for key in wanted}
+
+
+def switch_off_heartbeats() -> None:
+    """No flow-run heartbeats in this process from now on (this imports Prefect).
+
+    Prefect 3.8 starts a thread for every flow run that sends a heartbeat every 180 s, and at the
+    end of the run waits for it; the thread sleeps in 1 s steps, so the wait is about 1 s per
+    run, 10 s in lesson 06. The setting is off when it is None, which an environment variable
+    cannot say (its value must parse as a whole number). So this puts Prefect's own settings,
+    read from the environment, with that one value changed, in force in this thread (and in the
+    threads Prefect starts from it for tasks, which copy it): Prefect's ``SettingsContext``, the
+    object its ``temporary_settings()`` enters for a ``with`` block, entered here for good.
+    Prefect's own test suite switches heartbeats off for the same reason (PrefectHQ/prefect#21062).
+    """
+    global _heartbeats_off
+    from prefect.context import SettingsContext, root_settings_context
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+
+    root = root_settings_context()
+    settings = root.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+    SettingsContext(profile=root.profile, settings=settings).__enter__()
+    _heartbeats_off = True
 
 
 def refresh() -> None:
@@ -150,6 +191,8 @@ def _refresh_prefect() -> None:
 
     refresh_global_settings_context()
     setup_logging(incremental=False)
+    if _heartbeats_off:  # our settings context still holds the old values: enter a fresh one
+        switch_off_heartbeats()
 
 
 def flush() -> None:
