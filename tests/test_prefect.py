@@ -249,7 +249,7 @@ if __name__ == "__main__":
         name="every-{interval}s",
         interval={interval},
         parameters={{"out": {out!r}}},
-        limit=1,
+        limit=2,  # two runs at once: the test waits for one process start, not two in a row
         print_starting_message=False,
     )
 '''
