@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 
 import pytest
@@ -174,3 +175,53 @@ def test_hide_tracebacks_adds_the_filter_once():
     assert hide_tracebacks() == 0
     for handler in consoles:
         assert sum(isinstance(f, NoTraceback) for f in handler.filters) == 1
+
+
+# --- heartbeats: off for the runs this process starts -------------------------------------------
+
+
+def test_configure_switched_heartbeats_off_and_a_refresh_keeps_them_off(monkeypatch):
+    """configure() above: no heartbeat thread to wait for at the end of each flow run."""
+    from prefect.settings import get_current_settings
+
+    from exam_pipeline import prefect_settings
+
+    assert get_current_settings().flows.heartbeat_frequency is None
+    monkeypatch.setenv("PREFECT_TASKS_DEFAULT_RETRIES", "2")  # any change a refresh must see
+    prefect_settings.refresh()
+    try:
+        settings = get_current_settings()
+        assert settings.tasks.default_retries == 2
+        assert settings.flows.heartbeat_frequency is None
+    finally:
+        monkeypatch.undo()
+        prefect_settings.refresh()
+    assert get_current_settings().tasks.default_retries == 0
+
+
+@pytest.mark.parametrize(
+    ("environment", "call", "expected"),
+    [
+        ({"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "60"}, "configure()", "60"),
+        ({}, "configure(heartbeats=True)", "180"),
+    ],
+    ids=["set-in-the-environment", "asked-for"],
+)
+def test_heartbeats_stay_on_when_asked_for(environment, call, expected):
+    code = (
+        "from exam_pipeline.prefect_settings import configure\n"
+        f"{call}\n"
+        "from prefect.settings import get_current_settings\n"
+        "print(get_current_settings().flows.heartbeat_frequency)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == expected
