@@ -7,7 +7,6 @@ no process is left behind. Clusters listen on 127.0.0.1 only, on free ports.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -341,59 +340,51 @@ def test_external_scheduler_and_worker(
 
 # -- Prefect tasks on Dask (prefect-dask's DaskTaskRunner) -----------------------------------
 
-PREFECT_ON_DASK = """
-import json, sys
-from exam_pipeline.prefect_settings import configure
-configure()  # before Prefect is imported
-import pandas as pd
-from prefect import flow, task
-from prefect_dask import DaskTaskRunner
-from exam_pipeline.dask_engine import summarize_partition
-from exam_pipeline.streaming import analyze_scan, merge_scans
-
-@task
-def summarize(part):
-    return summarize_partition(part, "Class", "Score", ".")[0]
-
-runner = DaskTaskRunner(cluster_kwargs={
-    "processes": False, "n_workers": 1, "threads_per_worker": 2,
-    "dashboard_address": "127.0.0.1:0"})
-
-@flow(task_runner=runner)
-def exam_on_dask(path):
-    frame = pd.read_csv(path, usecols=["Class", "Score"], dtype=str)
-    parts = [frame.iloc[i : i + 5000] for i in range(0, len(frame), 5000)]
-    scan = merge_scans(future.result() for future in summarize.map(parts))
-    return {"rows_read": scan.rows_read, "rows_dropped": scan.rows_dropped,
-            "t": analyze_scan(scan)[1].t, "tasks": len(parts)}
-
-print("RESULT " + json.dumps(exam_on_dask(sys.argv[1])))
-"""
-
 
 @pytest.mark.slow
 def test_prefect_tasks_run_on_a_dask_task_runner(messy_csv, tmp_path):
     """A Prefect flow maps the engine's per-partition summary over a Dask cluster: same figures.
 
-    Runs in its own interpreter, against the session's Prefect server if there is one; else with
-    its own PREFECT_HOME, where Prefect starts (and stops) a temporary API server.
+    The code lesson 07 shows; it runs here in the test process, against the session's Prefect
+    server (or, without one, the temporary server Prefect starts and stops itself).
     """
     from exam_pipeline.prefect_settings import configure
 
-    own_home = None if os.environ.get("PREFECT_API_URL") else tmp_path / "prefect-home"
-    env = configure(home=own_home, environ={})
-    done = subprocess.run(
-        [sys.executable, "-c", PREFECT_ON_DASK, str(messy_csv)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **env},
-        cwd=tmp_path,
-        check=False,
+    configure()  # before Prefect is imported (a no-op if this process did it already)
+    import pandas as pd
+    from prefect import flow, task
+    from prefect_dask import DaskTaskRunner
+
+    from exam_pipeline.dask_engine import summarize_partition
+    from exam_pipeline.streaming import analyze_scan, merge_scans
+
+    @task
+    def summarize(part):
+        return summarize_partition(part, "Class", "Score", ".")[0]
+
+    runner = DaskTaskRunner(
+        cluster_kwargs={
+            "processes": False,
+            "n_workers": 1,
+            "threads_per_worker": 2,
+            "dashboard_address": "127.0.0.1:0",
+        }
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
-    got = json.loads(line[len("RESULT ") :])
+
+    @flow(task_runner=runner)
+    def exam_on_dask(path):
+        frame = pd.read_csv(path, usecols=["Class", "Score"], dtype=str)
+        parts = [frame.iloc[i : i + 5000] for i in range(0, len(frame), 5000)]
+        scan = merge_scans(future.result() for future in summarize.map(parts))
+        return {
+            "rows_read": scan.rows_read,
+            "rows_dropped": scan.rows_dropped,
+            "t": analyze_scan(scan)[1].t,
+            "tasks": len(parts),
+        }
+
+    before = live_children()
+    got = exam_on_dask(messy_csv)
     expected = run_pipeline(RunConfig(input=messy_csv, out=tmp_path / "pandas", db="none"))
     assert got["tasks"] == 4
     assert (got["rows_read"], got["rows_dropped"]) == (
@@ -401,3 +392,4 @@ def test_prefect_tasks_run_on_a_dask_task_runner(messy_csv, tmp_path):
         expected["rows_dropped"],
     )
     assert got["t"] == pytest.approx(expected["t"], rel=1e-12)
+    assert still_alive(live_children() - before, timeout=30) == set()
