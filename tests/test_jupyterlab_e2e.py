@@ -137,8 +137,11 @@ def test_lesson_01_runs_in_jupyterlab(jupyterlab, tmp_path):
                 ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
             )
             error_texts = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
+            # Running the cells marked the notebook's tab "unsaved"; saving clears the mark.
+            dirty = ".lm-TabBar-tab.jp-mod-dirty"
+            page.wait_for_selector(dirty, timeout=30_000)
             page.keyboard.press("Control+s")
-            page.wait_for_timeout(1500)
+            page.wait_for_selector(dirty, state="detached", timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "jupyterlab_lesson01.png"), full_page=False)
         finally:
             context.close()
