@@ -7,14 +7,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from exam_pipeline.cli import main
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def run_cli(capsys):
     """Run ``exam-pipeline ARGS`` in-process; return (exit code, stdout, stderr)."""
+    # Imported here: the CLI pulls in pandas, SciPy and Matplotlib (about 1.5 s), which a
+    # `pytest tests/test_clean.py` run from lesson 08 does not need.
+    from exam_pipeline.cli import main
 
     def _run(*args: str) -> tuple[int, str, str]:
         code = main([str(a) for a in args])
