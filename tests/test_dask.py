@@ -18,7 +18,6 @@ import psutil
 import pytest
 
 from conftest import still_alive
-from exam_pipeline import dask_engine
 from exam_pipeline.config import RunConfig
 from exam_pipeline.data import generate_scores, inspect_csv
 from exam_pipeline.pipeline import run_pipeline
@@ -51,13 +50,24 @@ def _cmdline(proc: psutil.Process) -> list[str]:
 
 
 @pytest.fixture
+def dask_engine():
+    """The engine module, imported by the tests that use it.
+
+    Importing Dask takes about a second, and every pytest-xdist worker collects this file.
+    """
+    from exam_pipeline import dask_engine
+
+    return dask_engine
+
+
+@pytest.fixture
 def messy_csv(tmp_path: Path) -> Path:
     """A generated file with junk and blank scores: 20,000 rows, about 250 kB."""
     return generate_scores(tmp_path / "messy.csv", rows=20_000, seed=7, effect=1.5)
 
 
 @pytest.fixture
-def small_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
+def small_partitions(monkeypatch: pytest.MonkeyPatch, dask_engine) -> None:
     """Cut files into many small partitions, so line numbers must cross partition borders."""
     monkeypatch.setattr(dask_engine, "MIN_BLOCKSIZE", 2**14)
     monkeypatch.setattr(dask_engine, "PARTITIONS_PER_THREAD", 8)
@@ -79,14 +89,14 @@ def assert_same_as_pandas(csv: Path, dask_out: Path, tmp_path: Path, **options: 
 # -- pure pieces -----------------------------------------------------------------------------
 
 
-def test_blocksize_spreads_work_but_not_into_tiny_tasks():
+def test_blocksize_spreads_work_but_not_into_tiny_tasks(dask_engine):
     assert dask_engine.choose_blocksize(10, threads=2) == dask_engine.MIN_BLOCKSIZE
     assert dask_engine.choose_blocksize(10**11, threads=2) == dask_engine.MAX_BLOCKSIZE
     size = 200 * 2**20
     assert dask_engine.choose_blocksize(size, threads=2) == size // 4
 
 
-def test_first_bad_utf8_finds_the_file_offset_across_chunks(tmp_path):
+def test_first_bad_utf8_finds_the_file_offset_across_chunks(dask_engine, tmp_path):
     path = tmp_path / "bad.csv"
     path.write_bytes(b"Class,Score\n" + "A,é\n".encode() * 50 + b"A,\xff\n")
     expected = path.read_bytes().index(b"\xff")
@@ -95,7 +105,7 @@ def test_first_bad_utf8_finds_the_file_offset_across_chunks(tmp_path):
     assert dask_engine.first_bad_utf8(path, chunk=3) == -1
 
 
-def test_partitions_add_up_with_file_line_numbers(messy_csv, small_partitions):
+def test_partitions_add_up_with_file_line_numbers(dask_engine, messy_csv, small_partitions):
     fmt = inspect_csv(messy_csv)
     blocksize = dask_engine.choose_blocksize(messy_csv.stat().st_size, threads=2)
     ddf = dask_engine.read_partitions(messy_csv, fmt, "Class", "Score", blocksize)
@@ -120,7 +130,7 @@ def test_partitions_add_up_with_file_line_numbers(messy_csv, small_partitions):
 # -- the engine on a LocalCluster ------------------------------------------------------------
 
 
-def test_local_threads_cluster_matches_pandas(messy_csv, small_partitions, tmp_path):
+def test_local_threads_cluster_matches_pandas(dask_engine, messy_csv, small_partitions, tmp_path):
     before = live_children()
     out = tmp_path / "dask_out"
     dask_engine.run_dask(RunConfig(input=messy_csv, out=out, engine="dask", db="none"))
@@ -129,7 +139,7 @@ def test_local_threads_cluster_matches_pandas(messy_csv, small_partitions, tmp_p
 
 
 def test_local_process_cluster_leaves_nothing_running(
-    messy_csv, small_partitions, monkeypatch, tmp_path
+    dask_engine, messy_csv, small_partitions, monkeypatch, tmp_path
 ):
     """Worker processes (spawned) give the same figures and are stopped on exit.
 
@@ -144,7 +154,7 @@ def test_local_process_cluster_leaves_nothing_running(
     assert_same_as_pandas(messy_csv, out, tmp_path)
 
 
-def test_decimal_comma_and_custom_columns(write_csv, tmp_path):
+def test_decimal_comma_and_custom_columns(dask_engine, write_csv, tmp_path):
     path = write_csv("\ufeffSection;Mark\nX;1,5\nX;2,5\nX;3\nY;7\nY;8,5\nY;junk\nY;9\n")
     options = {"group_col": "Section", "value_col": "Mark", "test": "student"}
     out = tmp_path / "dask_out"
@@ -192,7 +202,7 @@ def test_bad_input_is_one_line_and_exit_2(
         assert f"offset {offset})" in stderr
 
 
-def test_unreachable_scheduler_is_a_user_error(run_cli, monkeypatch, tmp_path):
+def test_unreachable_scheduler_is_a_user_error(dask_engine, run_cli, monkeypatch, tmp_path):
     monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", "1s")
     address = f"tcp://127.0.0.1:{free_port()}"
     code, _, stderr = run_cli(
