@@ -199,7 +199,7 @@ def test_configure_switched_heartbeats_off_and_a_refresh_keeps_them_off(monkeypa
     assert get_current_settings().tasks.default_retries == 0
 
 
-def test_heartbeats_stay_on_when_asked_for_or_set_in_the_environment():
+def test_heartbeats_stay_on_when_asked_for_set_or_in_a_deployment_run():
     code = (
         "import os\n"
         "from exam_pipeline.prefect_settings import configure, refresh\n"
@@ -210,10 +210,15 @@ def test_heartbeats_stay_on_when_asked_for_or_set_in_the_environment():
         "refresh()\n"
         "configure()\n"
         "print(get_current_settings().flows.heartbeat_frequency)\n"
+        "del os.environ['PREFECT_FLOWS_HEARTBEAT_FREQUENCY']\n"
+        "os.environ['PREFECT__FLOW_RUN_ID'] = '0b5e55ed-0000-4000-8000-000000000000'\n"
+        "refresh()\n"
+        "configure()  # as a served flow's script does, in the process of a scheduled run\n"
+        "print(get_current_settings().flows.heartbeat_frequency)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"}
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["180", "60"]
+    assert done.stdout.split() == ["180", "60", "180"]

@@ -17,9 +17,9 @@ settings; see ``prefect config view --show-defaults``). Call it BEFORE ``import 
     import prefect
 
 Heartbeats let a server mark a run as crashed when its process dies; they matter for the runs of
-a deployment (``serve()``, a worker), which run in processes of their own that never call
-:func:`configure`. For the runs a notebook, a test or the CLI starts in its own process,
-``configure()`` switches them off (``heartbeats=True`` keeps them).
+a deployment (``serve()``, a worker), which run in processes of their own, and there
+:func:`configure` keeps them. For the runs a notebook, a test or the CLI starts in its own
+process, ``configure()`` switches them off (``heartbeats=True`` keeps them).
 
 It only fills in what is not set yet, so a ``PREFECT_API_URL`` (or anything else) from the
 environment or from ``prefect config set`` still wins. Called after Prefect was imported, it also
@@ -128,7 +128,8 @@ def configure(
     caller asked for them. ``ui_links=True`` keeps Prefect's "View at <url>" log lines.
     ``heartbeats=True`` keeps the flow-run heartbeats that this otherwise switches off for the
     rest of the process (see :func:`switch_off_heartbeats`); so does a value of
-    ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` in the environment.
+    ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` in the environment, and so does the process of a
+    deployment's run (its script may call this too), where heartbeats are what they are for.
     ``environ``: the mapping to change (default ``os.environ``; tests pass a dict). Only the
     mapping changes then: Prefect in this process is left alone.
     """
@@ -146,7 +147,9 @@ def configure(
         )
     if environ is None and "prefect" in sys.modules and dict(env) != before:
         _refresh_prefect()
-    if environ is None and not heartbeats and HEARTBEAT_VARIABLE not in env:
+    # A deployment's run (started by serve() or a worker) carries its id in the environment.
+    in_a_deployment_run = "PREFECT__FLOW_RUN_ID" in env
+    if environ is None and not (heartbeats or in_a_deployment_run or HEARTBEAT_VARIABLE in env):
         switch_off_heartbeats()
     return {key: env[key] for key in wanted}
 
