@@ -287,3 +287,17 @@ def test_stream_peak_memory_is_flat(sized_files, tmp_path):
     # 5x the rows: pandas would need about 5x the memory (100+ MB more); the stream, the same.
     # benchmarks/bench.py measures 4 M rows.
     assert big - small < 25, f"peak RSS grew from {small:.0f} MB to {big:.0f} MB"
+
+
+def test_scanning_workers_import_neither_scipy_nor_matplotlib():
+    """Pool and Dask workers import these modules only to count rows (lessons 02 and 07).
+
+    SciPy, Matplotlib and SQLAlchemy come in only when a run tests or publishes: in a worker
+    process they would cost about 1.5 s of CPU for nothing.
+    """
+    code = (
+        "import sys, exam_pipeline.streaming, exam_pipeline.dask_engine\n"
+        "print([m for m in ('scipy.stats', 'matplotlib', 'sqlalchemy') if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]"]

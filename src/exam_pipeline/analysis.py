@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .validate import require_group_sizes, require_test, require_two_groups
 
@@ -136,6 +135,8 @@ def summarize_groups(groups: Mapping[str, pd.Series]) -> dict[str, GroupSummary]
 
 def ttest(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray, test: str = "welch") -> TTestResult:
     """Independent t-test of ``a`` against ``b``: Welch's (unequal variances) or Student's."""
+    from scipy import stats  # here, not at the top: see ttest_from_summaries
+
     require_test(test)
     result = stats.ttest_ind(
         np.asarray(a, float), np.asarray(b, float), equal_var=test == "student"
@@ -154,7 +155,14 @@ def degrees_of_freedom(a: GroupSummary, b: GroupSummary, test: str = "welch") ->
 
 
 def ttest_from_summaries(a: GroupSummary, b: GroupSummary, test: str = "welch") -> TTestResult:
-    """The same t-test from each group's n, mean and std alone (what a stream can keep)."""
+    """The same t-test from each group's n, mean and std alone (what a stream can keep).
+
+    SciPy is imported by the two t-test functions, not with this module: importing
+    ``scipy.stats`` costs about 1 s of CPU, and the worker processes of a process pool or a Dask
+    cluster import this module only to count rows.
+    """
+    from scipy import stats
+
     require_test(test)
     result = stats.ttest_ind_from_stats(
         a.mean, a.std, a.n, b.mean, b.std, b.n, equal_var=test == "student"

@@ -32,7 +32,6 @@ from .clean import REJECTED_COLUMNS, clean_scores
 from .config import RunConfig
 from .data import CsvFormat, inspect_csv, read_csv_options
 from .data import csv_errors as data_csv_errors
-from .outputs import publish
 from .streaming import Scan, analyze_scan, merge_scans
 from .validate import PipelineInputError
 
@@ -202,6 +201,8 @@ def compute_summaries(
 
 def run_dask(config: RunConfig) -> dict[str, Any]:
     """Run the analysis on a Dask cluster and write the outputs; return the report."""
+    from .outputs import publish  # here: Dask's workers import this module, and never publish
+
     config = config.checked()
     fmt = inspect_csv(config.source, (config.group_col, config.value_col))
     processes = config.source.stat().st_size >= PROCESS_THRESHOLD_BYTES

@@ -25,7 +25,6 @@ from .analysis import GroupSummary, TTestResult, summarize_counts, ttest_from_su
 from .clean import REJECTED_COLUMNS, clean_scores
 from .config import RunConfig
 from .data import CsvFormat, csv_errors, inspect_csv, read_csv_options
-from .outputs import publish
 from .validate import PipelineInputError, require_group_sizes, require_two_groups
 
 #: Fields ``pandas.read_csv`` turns into NaN by default (its ``STR_NA_VALUES``), so a stream
@@ -306,6 +305,10 @@ Scanner = Callable[[CsvFormat, Any], Scan]
 
 def _run_one_pass(config: RunConfig, scanner: Scanner) -> dict[str, Any]:
     """Scan once while rejected rows go to a temp file in --out; then publish the counts."""
+    # Imported here: publishing pulls in Matplotlib and SQLAlchemy, which the process-pool
+    # workers that import this module only to scan files (lesson 02) never need.
+    from .outputs import publish
+
     config = config.checked()
     source = config.source
     fmt = inspect_csv(source, (config.group_col, config.value_col))
