@@ -333,39 +333,57 @@ def test_served_flow_runs_on_schedule_then_stops(server, tmp_path):
     log = tmp_path / "serve.log"
     before = descendants()
 
-    with serving(script, env, log) as serve, client() as api:
+    found = []  # the deployment, once the server has it
+    try:
+        with serving(script, env, log) as serve, client() as api:
 
-        def deployment():
-            if serve.poll() is not None:
-                pytest.fail(f"serve exited early:\n{log.read_text(errors='replace')[-3000:]}")
-            try:
-                return api.read_deployment_by_name(f"scheduled-exam-report/every-{interval}s")
-            except ObjectNotFound:
-                return None
+            def deployment():
+                if serve.poll() is not None:
+                    pytest.fail(f"serve exited early:\n{log.read_text(errors='replace')[-3000:]}")
+                try:
+                    return api.read_deployment_by_name(f"scheduled-exam-report/every-{interval}s")
+                except ObjectNotFound:
+                    return None
 
-        dep = wait_for("the served deployment", deployment, timeout=120)
-        assert dep.schedules and dep.schedules[0].schedule.interval.total_seconds() == interval
-        of_deployment = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
-        wait_for(
-            "the server to schedule runs",
-            lambda: api.read_flow_runs(deployment_filter=of_deployment, limit=1),
-            timeout=20,
-        )
-        completed = FlowRunFilter(
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
-        )
+            dep = wait_for("the served deployment", deployment, timeout=120)
+            found.append(dep)
+            assert dep.schedules and dep.schedules[0].schedule.interval.total_seconds() == interval
+            of_deployment = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
+            wait_for(
+                "the server to schedule runs",
+                lambda: api.read_flow_runs(deployment_filter=of_deployment, limit=1),
+                timeout=20,
+            )
+            completed = FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
+            )
 
-        def two_completed():
-            runs = api.read_flow_runs(deployment_filter=of_deployment, flow_run_filter=completed)
-            return runs if len(runs) >= 2 else None
+            def two_completed():
+                runs = api.read_flow_runs(
+                    deployment_filter=of_deployment, flow_run_filter=completed
+                )
+                return runs if len(runs) >= 2 else None
 
-        done = wait_for("two completed scheduled runs", two_completed, timeout=180)
-        assert all(r.auto_scheduled for r in done)
-        reports = list(runs_out.glob("*/report.json"))
-        assert len(reports) >= 2
-        means = {label: sum(v) / len(v) for label, v in LESSON_SCORES.items()}
-        assert all(json.loads(r.read_text(encoding="utf-8")) == means for r in reports)
+            done = wait_for("two completed scheduled runs", two_completed, timeout=180)
+            assert all(r.auto_scheduled for r in done)
+            reports = list(runs_out.glob("*/report.json"))
+            assert len(reports) >= 2
+            means = {label: sum(v) / len(v) for label, v in LESSON_SCORES.items()}
+            assert all(json.loads(r.read_text(encoding="utf-8")) == means for r in reports)
 
+    finally:
+        # Serve's runner has stopped, but its deployment would go on scheduling runs that go
+        # Late; marking them kept the shared server's SQLite database locked for the rest of the
+        # session. Deleting the deployment deletes its scheduled runs too.
+        with client() as api:
+            for dep in found:
+                api.delete_deployment(dep.id)
+
+    scheduled = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+    )
+    with client() as api:
+        assert api.read_flow_runs(deployment_filter=of_deployment, flow_run_filter=scheduled) == []
     assert serve.proc.poll() is not None
     assert serve.seen  # at least the runner itself was recorded
     left = still_alive({p.pid for p in serve.seen if p.is_running()})
