@@ -1,4 +1,5 @@
-"""Test-session setup for the whole repository: one real Prefect server for every Prefect user.
+"""Test-session setup for the whole repository: one real Prefect server for every Prefect user,
+and the order in which xdist hands out the test files (the slowest first, ``SLOWEST_FIRST``).
 
 Without ``PREFECT_API_URL`` each process that runs a Prefect flow (every notebook kernel, every
 pytest worker) starts its own temporary server, 20-30 s each on the course machines. Instead,
