@@ -333,7 +333,14 @@ def test_served_flow_runs_on_schedule_then_stops(server, tmp_path):
     log = tmp_path / "serve.log"
     before = descendants()
 
-    found = []  # the deployment, once the server has it
+    def runs_in(api, of_deployment, state):
+        """The deployment's flow runs in one state type."""
+        in_state = FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[state]))
+        )
+        return api.read_flow_runs(deployment_filter=of_deployment, flow_run_filter=in_state)
+
+    dep = None
     try:
         with serving(script, env, log) as serve, client() as api:
 
@@ -346,7 +353,6 @@ def test_served_flow_runs_on_schedule_then_stops(server, tmp_path):
                     return None
 
             dep = wait_for("the served deployment", deployment, timeout=120)
-            found.append(dep)
             assert dep.schedules and dep.schedules[0].schedule.interval.total_seconds() == interval
             of_deployment = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
             wait_for(
@@ -354,14 +360,9 @@ def test_served_flow_runs_on_schedule_then_stops(server, tmp_path):
                 lambda: api.read_flow_runs(deployment_filter=of_deployment, limit=1),
                 timeout=20,
             )
-            completed = FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
-            )
 
             def two_completed():
-                runs = api.read_flow_runs(
-                    deployment_filter=of_deployment, flow_run_filter=completed
-                )
+                runs = runs_in(api, of_deployment, StateType.COMPLETED)
                 return runs if len(runs) >= 2 else None
 
             done = wait_for("two completed scheduled runs", two_completed, timeout=180)
@@ -370,20 +371,16 @@ def test_served_flow_runs_on_schedule_then_stops(server, tmp_path):
             assert len(reports) >= 2
             means = {label: sum(v) / len(v) for label, v in LESSON_SCORES.items()}
             assert all(json.loads(r.read_text(encoding="utf-8")) == means for r in reports)
-
     finally:
         # Serve's runner has stopped, but its deployment would go on scheduling runs that go
         # Late; marking them kept the shared server's SQLite database locked for the rest of the
         # session. Deleting the deployment deletes its scheduled runs too.
-        with client() as api:
-            for dep in found:
+        if dep is not None:
+            with client() as api:
                 api.delete_deployment(dep.id)
 
-    scheduled = FlowRunFilter(
-        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
-    )
     with client() as api:
-        assert api.read_flow_runs(deployment_filter=of_deployment, flow_run_filter=scheduled) == []
+        assert runs_in(api, of_deployment, StateType.SCHEDULED) == []
     assert serve.proc.poll() is not None
     assert serve.seen  # at least the runner itself was recorded
     left = still_alive({p.pid for p in serve.seen if p.is_running()})
