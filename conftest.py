@@ -19,6 +19,16 @@ it in the temp folder (``exam-pipeline-prefect-<version>.db``); every session's 
 from a copy of it, in about 6 s. The server also looks for new deployments every second instead
 of every 5 s, so the served-flow test waits less for its first runs.
 
+Where PostgreSQL is installed (with its ``pg_trgm`` extension, which Prefect's migrations need),
+the server keeps its database in a throwaway PostgreSQL instead of SQLite. SQLite lets one
+connection write at a time: with three workers and their kernels writing flow runs, logs and
+events at once, the server answered "database is locked" (503, and the client waits 2 s before
+it asks again), and now and then stalled a minute or more on its 60 s lock timeout (two of five
+runs of the Prefect files took 115 and 175 s instead of 45 s). The PostgreSQL cluster is
+also built once per machine (``exam-pipeline-prefect-<version>-pg<major>`` in the temp folder,
+migrated) and each session starts from a copy. ``EXAM_PIPELINE_TEST_SERVER_DB=sqlite`` keeps
+SQLite; ``EXAM_PIPELINE_TEST_SERVER_DB_URL`` tells the tests which database the server uses.
+
 Opt out with ``EXAM_PIPELINE_TEST_SERVER=0`` (each Prefect user then starts its own temporary
 server). A ``PREFECT_API_URL`` already in the environment is used as it is.
 """
@@ -29,21 +39,27 @@ import gc
 import importlib.metadata
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
 import pytest
 
-from exam_pipeline.prefect_settings import defaults, healthy, refresh, start_server
+from exam_pipeline.prefect_settings import defaults, free_port, healthy, refresh, start_server
 
 #: Set to 0 to run the tests without the shared Prefect server.
 SWITCH = "EXAM_PIPELINE_TEST_SERVER"
 #: The URL of the session's server, for tests that want to know it is the session's own.
 SESSION_URL = "EXAM_PIPELINE_TEST_SERVER_URL"
+#: Set to sqlite to keep the server's database in SQLite even where PostgreSQL is installed.
+DB_SWITCH = "EXAM_PIPELINE_TEST_SERVER_DB"
+#: The database URL of the session's server (postgresql://... or sqlite:///...), for the tests.
+SESSION_DB_URL = "EXAM_PIPELINE_TEST_SERVER_DB_URL"
 #: A test file or notebook whose text contains one of these uses Prefect (a cheap guess).
 NEEDLES = ("prefect", "engines.available")
 SKIP_DIRS = {"output", ".ipynb_checkpoints", "__pycache__", ".venv", ".git"}
@@ -74,20 +90,14 @@ SLOWEST_FIRST = (
 
 #: Server settings for the tests: new deployments get their scheduled runs within a second.
 SERVER_SETTINGS = {"PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1"}
+#: For a server that starts from a copy of a migrated database: no migration check (about 1 s).
+MIGRATED = {"PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false"}
 
 
-def empty_database() -> Path | None:
-    """A migrated, empty Prefect database for the installed Prefect, built once per machine.
-
-    Returns None if it cannot be built; the server then builds its own, as it always can.
-    """
-    version = importlib.metadata.version("prefect")
-    target = Path(tempfile.gettempdir()) / f"exam-pipeline-prefect-{version}.db"
-    if target.is_file():
-        return target
-    work = Path(tempfile.mkdtemp(prefix="exam-pipeline-prefect-db-"))
+def migrate(home: Path, extra_env: Mapping[str, str] | None = None) -> bool:
+    """Run ``prefect server database upgrade`` for a server with this home (and database URL)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
-    env.update(defaults(), PREFECT_HOME=str(work))
+    env.update(defaults(), PREFECT_HOME=str(home), **(extra_env or {}))
     try:
         done = subprocess.run(
             [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
@@ -96,16 +106,195 @@ def empty_database() -> Path | None:
             timeout=300,
             check=False,
         )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def empty_database() -> Path | None:
+    """A migrated, empty Prefect SQLite database for the installed Prefect, built once per machine.
+
+    Returns None if it cannot be built; the server then builds its own, as it always can.
+    """
+    version = importlib.metadata.version("prefect")
+    target = Path(tempfile.gettempdir()) / f"exam-pipeline-prefect-{version}.db"
+    if target.is_file():
+        return target
+    work = Path(tempfile.mkdtemp(prefix="exam-pipeline-prefect-db-"))
+    try:
         built = work / "prefect.db"
         # A leftover write-ahead log would mean the .db file alone is not the whole database.
-        if done.returncode != 0 or not built.is_file() or (work / "prefect.db-wal").exists():
+        if not migrate(work) or not built.is_file() or (work / "prefect.db-wal").exists():
             return None
         os.replace(built, target)  # atomic: a session starting meanwhile sees all of it or none
         return target
-    except (OSError, subprocess.TimeoutExpired):
-        return None
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# -- PostgreSQL for the server, where it is installed -------------------------------------------
+
+
+def postgres_bin() -> Path | None:
+    """The bin folder of an installed PostgreSQL whose ``pg_trgm`` Prefect's migrations can use.
+
+    Looks where Debian and Ubuntu put each major version, then on PATH. None on Windows, and
+    where none is found (the server then keeps SQLite).
+    """
+    if os.name != "posix":
+        return None
+    folders = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)  # newest first
+    if pg_ctl := shutil.which("pg_ctl"):
+        folders.append(Path(pg_ctl).resolve().parent)
+    for folder in folders:
+        if not all((folder / name).is_file() for name in ("initdb", "postgres", "pg_config")):
+            continue
+        try:
+            share = subprocess.run(
+                [folder / "pg_config", "--sharedir"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            continue
+        if (Path(share) / "extension" / "pg_trgm.control").is_file():
+            return folder
+    return None
+
+
+def postgres_user() -> str | None:
+    """The user PostgreSQL runs as: ourselves, or ``postgres`` for root (it refuses root).
+
+    Raises LookupError when we are root and there is no ``postgres`` user.
+    """
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise LookupError("running as root, with no postgres user to run PostgreSQL as") from None
+    return "postgres"
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster in ``data``, on a free 127.0.0.1 port, for one session.
+
+    Tuned for a database nobody keeps: no fsync, no waiting for commits to reach the disk.
+    """
+
+    def __init__(self, bin_dir: Path, data: Path, user: str | None) -> None:
+        self.bin, self.data, self.user = bin_dir, data, user
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/prefect"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def run(self, *args: str | Path) -> None:
+        """Run one of PostgreSQL's programs as its user; fail with its output."""
+        done = subprocess.run(
+            [str(a) for a in args], capture_output=True, text=True, user=self.user, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(args[0]).name} failed: {done.stdout}{done.stderr}")
+
+    def start(self, timeout: float = 30) -> None:
+        """Start the server and wait until it accepts connections."""
+        options = {
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": "",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+        }
+        command = [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port)]
+        for name, value in options.items():
+            command += ["-c", f"{name}={value}"]
+        with open(self.data.parent / "postgres.log", "ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                user=self.user,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        ready = [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
+        while subprocess.run(ready, check=False).returncode != 0:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"PostgreSQL did not start; see {self.data.parent}/postgres.log")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT): roll back what is open, write a checkpoint, exit."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def server_env(self) -> dict[str, str]:
+        """The setting that points a Prefect server at this database."""
+        driver_url = self.url.replace("postgresql://", "postgresql+asyncpg://", 1)
+        return {"PREFECT_SERVER_DATABASE_CONNECTION_URL": driver_url}
+
+
+def _own_folder(user: str | None) -> Path:
+    """A new temporary folder that ``user`` owns (PostgreSQL wants its data folder its own)."""
+    folder = Path(tempfile.mkdtemp(prefix="exam-pipeline-pg-"))
+    if user:
+        shutil.chown(folder, user, user)
+    return folder
+
+
+def postgres_template(bin_dir: Path, user: str | None) -> Path:
+    """A migrated, empty PostgreSQL cluster for Prefect, built once per machine (its data folder)."""
+    # "PostgreSQL 15.18 (Debian 15.18-0+deb12u1)": a cluster belongs to one major version.
+    about = subprocess.run([bin_dir / "pg_config", "--version"], capture_output=True, text=True)
+    major = about.stdout.split()[1].split(".")[0]
+    version = importlib.metadata.version("prefect")
+    target = Path(tempfile.gettempdir()) / f"exam-pipeline-prefect-{version}-pg{major}"
+    if (target / "PG_VERSION").is_file():
+        return target
+    work = _own_folder(user)
+    pg = Postgres(bin_dir, work / "data", user)
+    try:
+        pg.run(bin_dir / "initdb", "-D", pg.data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        pg.start()
+        pg.run(
+            bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "prefect"
+        )
+        if not migrate(work / "home", pg.server_env()):
+            raise RuntimeError("prefect server database upgrade failed on PostgreSQL")
+        pg.stop()  # a clean shutdown: the data folder alone is the whole database
+        try:
+            os.replace(pg.data, target)  # atomic: a session starting meanwhile sees all or none
+        except OSError:
+            if not (target / "PG_VERSION").is_file():  # not another session's finished build
+                raise
+        return target
+    finally:
+        pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def session_postgres() -> Postgres | None:
+    """A running copy of the template cluster, or None where PostgreSQL is not installed."""
+    bin_dir = postgres_bin()
+    if bin_dir is None or os.environ.get(DB_SWITCH, "") == "sqlite":
+        return None
+    user = postgres_user()
+    template = postgres_template(bin_dir, user)
+    folder = _own_folder(user)
+    pg = Postgres(bin_dir, folder / "data", user)
+    shutil.copytree(template, pg.data)
+    if user:
+        for path in [pg.data, *pg.data.rglob("*")]:
+            shutil.chown(path, user, user)
+    pg.start()
+    return pg
 
 
 def _candidates(args: list[str]) -> list[Path]:
@@ -146,18 +335,37 @@ def pytest_configure(config: pytest.Config) -> None:
     if not any(uses_prefect(path) for path in _candidates(list(config.args))):
         return
     home = Path(tempfile.mkdtemp(prefix="exam-pipeline-prefect-"))
-    template = empty_database()
-    if template is not None:
-        shutil.copyfile(template, home / "prefect.db")
-    server = start_server(home, extra_env=SERVER_SETTINGS)
+    settings = dict(SERVER_SETTINGS)
+    try:
+        pg = session_postgres()
+    except (RuntimeError, LookupError, OSError) as exc:
+        shutil.rmtree(home, ignore_errors=True)
+        raise pytest.UsageError(
+            f"could not start PostgreSQL for the session's Prefect server: {exc}\n"
+            f"Set {DB_SWITCH}=sqlite to keep its database in SQLite."
+        ) from exc
+    if pg is not None:
+        settings.update(pg.server_env(), **MIGRATED)
+        db_url = pg.url
+    else:
+        template = empty_database()
+        if template is not None:
+            shutil.copyfile(template, home / "prefect.db")
+            settings.update(MIGRATED)
+        db_url = f"sqlite:///{(home / 'prefect.db').as_posix()}"
+    server = start_server(home, extra_env=settings)
     saved = dict(os.environ)
     os.environ.update(server.environment())
     os.environ[SESSION_URL] = server.api_url
+    os.environ[SESSION_DB_URL] = db_url
     refresh()  # in case something imported Prefect already (a plugin, a sitecustomize)
     config.stash[_server_key] = server
 
     def stop() -> None:
         server.stop()
+        if pg is not None:
+            pg.stop()
+            shutil.rmtree(pg.data.parent, ignore_errors=True)
         os.environ.clear()
         os.environ.update(saved)
         refresh()
