@@ -61,36 +61,31 @@ def variants() -> dict[str, nbformat.NotebookNode | str]:
     nb.cells = [nbformat.v4.new_code_cell("x = 1")]
     out["gutted"] = nb
 
-    # Wrong answer to exercise 3, and the stored output of its check edited to match it.
+    # Tampering, two kinds in one submission (each graded submission costs a kernel): a wrong
+    # answer to exercise 3 with the stored output of its check edited to match it, and the
+    # checks of the two right answers vandalised (source and output).
     nb = demo()
     cell = cell_with(nb, "def difference")
     cell.source = cell.source.replace('return class_mean("B") - class_mean("A")', "return 0.0")
     check(nb, "00-ex3").outputs[0]["text"] = "difference: 0.0\n"
-    out["edited_outputs"] = nb
+    for cid in ("00-ex1", "00-ex2"):
+        check(nb, cid).source = "assert False"
+        check(nb, cid).outputs = [nbformat.v4.new_output("stream", name="stdout", text="garbage\n")]
+    out["tampered"] = nb
 
-    # Correct answers, but every check's source and stored output vandalised.
-    nb = demo()
-    for cell in check_cells(nb):
-        cell.source = "assert False"
-        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="garbage\n")]
-    out["edited_checks"] = nb
-
-    # Run out of order: execution counts shuffled, stale outputs from an earlier state.
+    # Run out of order (execution counts shuffled, stale outputs from an earlier state), and the
+    # checks moved: check 1 deleted, check 2 duplicated and changed, check 3 lost its tag.
     nb = demo()
     for number, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
         cell.execution_count = 40 - 3 * number
         if not cell.outputs:
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="stale\n")]
-    out["out_of_order"] = nb
-
-    # Check 1 deleted, check 2 duplicated and changed, check 3 lost its tag (id kept).
-    nb = demo()
     nb.cells.remove(check(nb, "00-ex1"))
     twin = copy.deepcopy(check(nb, "00-ex2"))
     twin.source, twin["id"] = "assert False", "twin"
     nb.cells.insert(nb.cells.index(check(nb, "00-ex2")), twin)
     del check(nb, "00-ex3").metadata["tags"]
-    out["moved_checks"] = nb
+    out["reordered"] = nb
 
     nb = demo()
     cell_with(nb, "def double").source = "def double(x) return 2 * x"
@@ -152,17 +147,13 @@ def test_no_process_outlives_the_batch(demo_grades):
     assert leftovers == []
 
 
-def test_edited_check_outputs_have_no_effect(demo_grades):
-    assert (demo_grades["edited_outputs"].passed, demo_grades["edited_outputs"].failed) == (
-        2,
-        ["00-ex3"],
-    )
-    assert demo_grades["edited_checks"].score == 100
+def test_edited_check_outputs_and_sources_have_no_effect(demo_grades):
+    """Checks 1 and 2 pass from the key's checks; check 3's edited output does not pass it."""
+    assert (demo_grades["tampered"].passed, demo_grades["tampered"].failed) == (2, ["00-ex3"])
 
 
 def test_out_of_order_and_moved_checks(demo_grades):
-    assert demo_grades["out_of_order"].score == 100
-    assert demo_grades["moved_checks"].score == 100
+    assert demo_grades["reordered"].score == 100
 
 
 def test_syntax_error_is_flagged_and_the_rest_graded(demo_grades):
