@@ -66,26 +66,38 @@ SKIP_DIRS = {"output", ".ipynb_checkpoints", "__pycache__", ".venv", ".git"}
 
 _server_key = pytest.StashKey[object]()
 
-#: The files that take longest (seen with ``--durations`` and per-file timing on the 2-core
-#: course machine), longest first. xdist hands out whole files (``--dist loadfile``) in
-#: collection order, so these start first and no worker is left alone with a long file at the
-#: end while the other core idles. Every other file keeps its place after them.
+#: The files that take longest (per-file timing of three ``make test`` runs on the 2-core course
+#: machine), longest first: every file of 4 s or more. xdist hands out whole files
+#: (``--dist loadfile``) in collection order, so the long ones start first and the session ends
+#: on short ones, with no worker left alone on a long file while the other core idles. The
+#: files not listed keep their collection order after these.
 SLOWEST_FIRST = (
-    "tests/test_dask.py",
-    "tests/test_jupyterlab_e2e.py",
+    "tests/test_dask.py",  # about 27 s
     "tests/test_prefect.py",
-    "solutions/08_robust_pipelines.ipynb",
-    "notebooks/08_robust_pipelines.ipynb",
-    "solutions/05_prefect_basics.ipynb",
+    "tests/test_jupyterlab_e2e.py",
     "tests/test_grading.py",
+    "notebooks/08_robust_pipelines.ipynb",  # about 14 s
+    "solutions/08_robust_pipelines.ipynb",
+    "solutions/07_dask_scaling.ipynb",
     "solutions/06_prefect_resilience.ipynb",
     "notebooks/06_prefect_resilience.ipynb",
-    "solutions/02_streaming_batch_chunks.ipynb",
-    "notebooks/02_streaming_batch_chunks.ipynb",
-    "tests/test_streaming.py",
-    "solutions/07_dask_scaling.ipynb",
     "notebooks/07_dask_scaling.ipynb",
     "tests/test_engines_agree.py",
+    "tests/test_streaming.py",
+    "solutions/05_prefect_basics.ipynb",  # about 10 s
+    "solutions/02_streaming_batch_chunks.ipynb",
+    "notebooks/02_streaming_batch_chunks.ipynb",
+    "notebooks/05_prefect_basics.ipynb",
+    "solutions/04_luigi.ipynb",
+    "solutions/03_step_pipeline_framework.ipynb",
+    "notebooks/03_step_pipeline_framework.ipynb",
+    "notebooks/04_luigi.ipynb",
+    "tests/test_framework.py",  # about 6 s
+    "tests/test_prefect_resilience.py",
+    "notebooks/01_pipeline_mindset.ipynb",
+    "tests/test_luigi.py",
+    "solutions/01_pipeline_mindset.ipynb",
+    "solutions/09_capstone.ipynb",  # about 4 s
 )
 
 #: Server settings for the tests: new deployments get their scheduled runs within a second.
