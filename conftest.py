@@ -25,9 +25,10 @@ connection write at a time: with three workers and their kernels writing flow ru
 events at once, the server answered "database is locked" (503, and the client waits 2 s before
 it asks again), and now and then stalled a minute or more on its 60 s lock timeout (two of five
 runs of the Prefect files took 115 and 175 s instead of 45 s). The PostgreSQL cluster is
-also built once per machine (``exam-pipeline-prefect-<version>-pg<major>`` in the temp folder,
-migrated) and each session starts from a copy. ``EXAM_PIPELINE_TEST_SERVER_DB=sqlite`` keeps
-SQLite; ``EXAM_PIPELINE_TEST_SERVER_DB_URL`` tells the tests which database the server uses.
+also built and migrated once per machine and user (in the temp folder,
+``exam-pipeline-prefect-<version>-pg<major>-uid<uid>``), and each session starts from a copy.
+``EXAM_PIPELINE_TEST_SERVER_DB=sqlite`` keeps SQLite; ``EXAM_PIPELINE_TEST_SERVER_DB_URL``
+tells the tests which database the server uses.
 
 Opt out with ``EXAM_PIPELINE_TEST_SERVER=0`` (each Prefect user then starts its own temporary
 server). A ``PREFECT_API_URL`` already in the environment is used as it is.
@@ -106,8 +107,11 @@ SERVER_SETTINGS = {"PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SE
 MIGRATED = {"PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false"}
 
 
-def migrate(home: Path, extra_env: Mapping[str, str] | None = None) -> bool:
-    """Run ``prefect server database upgrade`` for a server with this home (and database URL)."""
+def migrate(home: Path, extra_env: Mapping[str, str] | None = None) -> str:
+    """Run ``prefect server database upgrade`` for a server with this home (and database URL).
+
+    Returns "" when it worked, else the end of what it printed.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     env.update(defaults(), PREFECT_HOME=str(home), **(extra_env or {}))
     try:
@@ -115,12 +119,13 @@ def migrate(home: Path, extra_env: Mapping[str, str] | None = None) -> bool:
             [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
             env=env,
             capture_output=True,
+            text=True,
             timeout=300,
             check=False,
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return "" if done.returncode == 0 else (done.stdout + done.stderr)[-2000:] or "failed"
 
 
 def empty_database() -> Path | None:
@@ -136,7 +141,7 @@ def empty_database() -> Path | None:
     try:
         built = work / "prefect.db"
         # A leftover write-ahead log would mean the .db file alone is not the whole database.
-        if not migrate(work) or not built.is_file() or (work / "prefect.db-wal").exists():
+        if migrate(work) or not built.is_file() or (work / "prefect.db-wal").exists():
             return None
         os.replace(built, target)  # atomic: a session starting meanwhile sees all of it or none
         return target
@@ -267,7 +272,8 @@ def postgres_template(bin_dir: Path, user: str | None) -> Path:
     about = subprocess.run([bin_dir / "pg_config", "--version"], capture_output=True, text=True)
     major = about.stdout.split()[1].split(".")[0]
     version = importlib.metadata.version("prefect")
-    target = Path(tempfile.gettempdir()) / f"exam-pipeline-prefect-{version}-pg{major}"
+    name = f"exam-pipeline-prefect-{version}-pg{major}-uid{os.getuid()}"  # a user's own cluster
+    target = Path(tempfile.gettempdir()) / name
     if (target / "PG_VERSION").is_file():
         return target
     work = _own_folder(user)
@@ -278,8 +284,8 @@ def postgres_template(bin_dir: Path, user: str | None) -> Path:
         pg.run(
             bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "prefect"
         )
-        if not migrate(work / "home", pg.server_env()):
-            raise RuntimeError("prefect server database upgrade failed on PostgreSQL")
+        if failed := migrate(work / "home", pg.server_env()):
+            raise RuntimeError(f"prefect server database upgrade failed on PostgreSQL:\n{failed}")
         pg.stop()  # a clean shutdown: the data folder alone is the whole database
         try:
             os.replace(pg.data, target)  # atomic: a session starting meanwhile sees all or none
