@@ -11,7 +11,8 @@ Timing matters: nbval starts a notebook's kernel before the notebook's first cel
 kernel copies ``os.environ`` when it starts; pytest-xdist workers copy it when the controller
 spawns them, right after ``pytest_configure``. So the server is started in ``pytest_configure``
 of the controller (or of the only process), without waiting for it; the first test file or
-notebook that mentions Prefect waits until it answers, while other tests run meanwhile.
+notebook that mentions Prefect waits until it answers, while other tests run meanwhile. (Its
+PostgreSQL, below, is started and waited for there: about half a second.)
 
 A new server first builds its database (about 10 of its 15 s of start-up CPU here). So the first
 session on a machine builds an empty one once, with ``prefect server database upgrade``, and keeps
@@ -26,9 +27,10 @@ events at once, the server answered "database is locked" (503, and the client wa
 it asks again), and now and then stalled a minute or more on its 60 s lock timeout (two of five
 runs of the Prefect files took 115 and 175 s instead of 45 s). The PostgreSQL cluster is
 also built and migrated once per machine and user (in the temp folder,
-``exam-pipeline-prefect-<version>-pg<major>-uid<uid>``), and each session starts from a copy.
-``EXAM_PIPELINE_TEST_SERVER_DB=sqlite`` keeps SQLite; ``EXAM_PIPELINE_TEST_SERVER_DB_URL``
-tells the tests which database the server uses.
+``exam-pipeline-prefect-<prefect-version>-pg<major>-uid<uid>``), and each session starts from a
+copy. ``EXAM_PIPELINE_TEST_SERVER_DB=sqlite`` keeps SQLite, and so does a PostgreSQL that does
+not start (with a warning, and the reason in ``EXAM_PIPELINE_TEST_SERVER_DB_PROBLEM``);
+``EXAM_PIPELINE_TEST_SERVER_DB_URL`` tells the tests which database the server uses.
 
 Opt out with ``EXAM_PIPELINE_TEST_SERVER=0`` (each Prefect user then starts its own temporary
 server). A ``PREFECT_API_URL`` already in the environment is used as it is.
@@ -48,10 +50,11 @@ import time
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from exam_pipeline.prefect_settings import defaults, free_port, healthy, refresh, start_server
+from exam_pipeline.prefect_settings import defaults, healthy, refresh, start_server
 
 #: Set to 0 to run the tests without the shared Prefect server.
 SWITCH = "EXAM_PIPELINE_TEST_SERVER"
@@ -61,6 +64,8 @@ SESSION_URL = "EXAM_PIPELINE_TEST_SERVER_URL"
 DB_SWITCH = "EXAM_PIPELINE_TEST_SERVER_DB"
 #: The database URL of the session's server (postgresql://... or sqlite:///...), for the tests.
 SESSION_DB_URL = "EXAM_PIPELINE_TEST_SERVER_DB_URL"
+#: Why the server keeps SQLite although PostgreSQL is installed (it did not start), if it does.
+SESSION_DB_PROBLEM = "EXAM_PIPELINE_TEST_SERVER_DB_PROBLEM"
 #: A test file or notebook whose text contains one of these uses Prefect (a cheap guess).
 NEEDLES = ("prefect", "engines.available")
 SKIP_DIRS = {"output", ".ipynb_checkpoints", "__pycache__", ".venv", ".git"}
@@ -155,16 +160,18 @@ def empty_database() -> Path | None:
 def postgres_bin() -> Path | None:
     """The bin folder of an installed PostgreSQL whose ``pg_trgm`` Prefect's migrations can use.
 
-    Looks where Debian and Ubuntu put each major version, then on PATH. None on Windows, and
-    where none is found (the server then keeps SQLite).
+    Looks where Debian and Ubuntu put each major version (the newest first), then on PATH. None
+    on Windows, and where none is found (the server then keeps SQLite).
     """
     if os.name != "posix":
         return None
-    folders = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)  # newest first
+    debian = Path("/usr/lib/postgresql").glob("*/bin")
+    folders = sorted(debian, key=lambda p: _number(p.parent.name), reverse=True)
     if pg_ctl := shutil.which("pg_ctl"):
         folders.append(Path(pg_ctl).resolve().parent)
+    programs = ("initdb", "postgres", "pg_config", "pg_isready", "createdb")
     for folder in folders:
-        if not all((folder / name).is_file() for name in ("initdb", "postgres", "pg_config")):
+        if not all((folder / name).is_file() for name in programs):
             continue
         try:
             share = subprocess.run(
@@ -177,8 +184,16 @@ def postgres_bin() -> Path | None:
     return None
 
 
+def _number(text: str) -> float:
+    """A folder name as a version number ("16" > "9.6"), or -1."""
+    try:
+        return float(text)
+    except ValueError:
+        return -1
+
+
 def postgres_user() -> str | None:
-    """The user PostgreSQL runs as: ourselves, or ``postgres`` for root (it refuses root).
+    """The user PostgreSQL runs as: ourselves (None), or ``postgres`` for root (it refuses root).
 
     Raises LookupError when we are root and there is no ``postgres`` user.
     """
@@ -194,63 +209,89 @@ def postgres_user() -> str | None:
 
 
 class Postgres:
-    """A throwaway PostgreSQL cluster in ``data``, on a free 127.0.0.1 port, for one session.
+    """A throwaway PostgreSQL cluster in ``folder/data`` for one session.
 
-    Tuned for a database nobody keeps: no fsync, no waiting for commits to reach the disk.
+    It listens only on a Unix socket in ``folder``, which only its user can enter: with
+    ``trust`` authentication, a TCP port would let any local user in. Tuned for a database
+    nobody keeps: no fsync, no waiting for commits to reach the disk.
     """
 
-    def __init__(self, bin_dir: Path, data: Path, user: str | None) -> None:
-        self.bin, self.data, self.user = bin_dir, data, user
-        self.port = free_port()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/prefect"
+    def __init__(self, bin_dir: Path, folder: Path, user: str | None) -> None:
+        self.bin, self.folder, self.user = bin_dir, folder, user
+        self.data = folder / "data"
+        self.log = folder / "postgres.log"
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """A SQLAlchemy URL without a driver (add ``+asyncpg`` or ``+psycopg``)."""
+        return f"postgresql://postgres@/prefect?host={self.folder}"
+
+    def _as_user(self) -> dict[str, Any]:
+        """subprocess arguments that run a program as PostgreSQL's user and group only."""
+        if self.user is None:
+            return {}
+        return {"user": self.user, "group": self.user, "extra_groups": []}
 
     def run(self, *args: str | Path) -> None:
         """Run one of PostgreSQL's programs as its user; fail with its output."""
-        done = subprocess.run(
-            [str(a) for a in args], capture_output=True, text=True, user=self.user, check=False
-        )
+        command = [str(a) for a in args]
+        done = subprocess.run(command, capture_output=True, text=True, **self._as_user())
         if done.returncode != 0:
-            raise RuntimeError(f"{Path(args[0]).name} failed: {done.stdout}{done.stderr}")
+            raise RuntimeError(f"{Path(command[0]).name} failed: {done.stdout}{done.stderr}")
 
     def start(self, timeout: float = 30) -> None:
-        """Start the server and wait until it accepts connections."""
+        """Start the server and wait until it accepts connections; stop it if that fails."""
         options = {
-            "listen_addresses": "127.0.0.1",
-            "unix_socket_directories": "",
+            "listen_addresses": "",
+            "unix_socket_directories": str(self.folder),
             "fsync": "off",
             "synchronous_commit": "off",
             "full_page_writes": "off",
         }
-        command = [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port)]
+        command = [str(self.bin / "postgres"), "-D", str(self.data)]
         for name, value in options.items():
             command += ["-c", f"{name}={value}"]
-        with open(self.data.parent / "postgres.log", "ab") as log:
+        with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                user=self.user,
                 start_new_session=True,
+                **self._as_user(),
             )
+        ready = [str(self.bin / "pg_isready"), "-q", "-h", str(self.folder)]
         deadline = time.monotonic() + timeout
-        ready = [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
-        while subprocess.run(ready, check=False).returncode != 0:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"PostgreSQL did not start; see {self.data.parent}/postgres.log")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        """Fast shutdown (SIGINT): roll back what is open, write a checkpoint, exit."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
         try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            while subprocess.run(ready, check=False).returncode != 0:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"PostgreSQL did not start:\n{self.log_tail()}")
+                time.sleep(0.1)
+        except BaseException:  # also Ctrl-C: the server is in a session of its own
+            self.stop()
+            raise
+
+    def stop(self) -> bool:
+        """Fast shutdown (SIGINT): roll back what is open, write a checkpoint, exit.
+
+        True when it shut down cleanly (or was not running).
+        """
+        if self.process is None:
+            return True
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode == 0
+
+    def log_tail(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"
 
     def server_env(self) -> dict[str, str]:
         """The setting that points a Prefect server at this database."""
@@ -259,7 +300,7 @@ class Postgres:
 
 
 def _own_folder(user: str | None) -> Path:
-    """A new temporary folder that ``user`` owns (PostgreSQL wants its data folder its own)."""
+    """A new temporary folder (mode 0700) that ``user`` owns, for a cluster and its socket."""
     folder = Path(tempfile.mkdtemp(prefix="exam-pipeline-pg-"))
     if user:
         shutil.chown(folder, user, user)
@@ -267,26 +308,33 @@ def _own_folder(user: str | None) -> Path:
 
 
 def postgres_template(bin_dir: Path, user: str | None) -> Path:
-    """A migrated, empty PostgreSQL cluster for Prefect, built once per machine (its data folder)."""
+    """A migrated, empty PostgreSQL cluster for Prefect (its data folder), built once per machine
+    and user."""
     # "PostgreSQL 15.18 (Debian 15.18-0+deb12u1)": a cluster belongs to one major version.
     about = subprocess.run([bin_dir / "pg_config", "--version"], capture_output=True, text=True)
     major = about.stdout.split()[1].split(".")[0]
     version = importlib.metadata.version("prefect")
     name = f"exam-pipeline-prefect-{version}-pg{major}-uid{os.getuid()}"  # a user's own cluster
     target = Path(tempfile.gettempdir()) / name
-    if (target / "PG_VERSION").is_file():
-        return target
+    if target.exists():
+        import pwd
+
+        uid = pwd.getpwnam(user).pw_uid if user else os.getuid()
+        info = target.lstat()
+        if info.st_uid != uid or info.st_mode & 0o077:  # someone else's: never start it
+            raise RuntimeError(f"{target} is not a private folder of uid {uid}; remove it")
+        if (target / "PG_VERSION").is_file():
+            return target
     work = _own_folder(user)
-    pg = Postgres(bin_dir, work / "data", user)
+    pg = Postgres(bin_dir, work, user)
     try:
         pg.run(bin_dir / "initdb", "-D", pg.data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
         pg.start()
-        pg.run(
-            bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "prefect"
-        )
+        pg.run(bin_dir / "createdb", "-h", work, "-U", "postgres", "prefect")
         if failed := migrate(work / "home", pg.server_env()):
             raise RuntimeError(f"prefect server database upgrade failed on PostgreSQL:\n{failed}")
-        pg.stop()  # a clean shutdown: the data folder alone is the whole database
+        if not pg.stop():  # a clean shutdown: the data folder alone is the whole database
+            raise RuntimeError(f"PostgreSQL did not shut down cleanly:\n{pg.log_tail()}")
         try:
             os.replace(pg.data, target)  # atomic: a session starting meanwhile sees all or none
         except OSError:
@@ -305,13 +353,16 @@ def session_postgres() -> Postgres | None:
         return None
     user = postgres_user()
     template = postgres_template(bin_dir, user)
-    folder = _own_folder(user)
-    pg = Postgres(bin_dir, folder / "data", user)
-    shutil.copytree(template, pg.data)
-    if user:
-        for path in [pg.data, *pg.data.rglob("*")]:
-            shutil.chown(path, user, user)
-    pg.start()
+    pg = Postgres(bin_dir, _own_folder(user), user)
+    try:
+        shutil.copytree(template, pg.data)
+        if user:
+            for path in [pg.data, *pg.data.rglob("*")]:
+                shutil.chown(path, user, user)
+        pg.start()
+    except BaseException:
+        shutil.rmtree(pg.folder, ignore_errors=True)
+        raise
     return pg
 
 
@@ -352,16 +403,31 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if not any(uses_prefect(path) for path in _candidates(list(config.args))):
         return
+    saved = dict(os.environ)
     home = Path(tempfile.mkdtemp(prefix="exam-pipeline-prefect-"))
+    server = pg = None
+
+    def stop() -> None:  # registered first: it also runs when the rest of this hook fails
+        try:
+            if server is not None:
+                server.stop()
+        finally:
+            if pg is not None:
+                pg.stop()
+                shutil.rmtree(pg.folder, ignore_errors=True)
+            os.environ.clear()
+            os.environ.update(saved)
+            refresh()
+            shutil.rmtree(home, ignore_errors=True)
+
+    config.add_cleanup(stop)  # runs at the end of the session, also when it failed
     settings = dict(SERVER_SETTINGS)
     try:
         pg = session_postgres()
     except (RuntimeError, LookupError, OSError) as exc:
-        shutil.rmtree(home, ignore_errors=True)
-        raise pytest.UsageError(
-            f"could not start PostgreSQL for the session's Prefect server: {exc}\n"
-            f"Set {DB_SWITCH}=sqlite to keep its database in SQLite."
-        ) from exc
+        problem = f"PostgreSQL did not start, so the session's Prefect server keeps SQLite: {exc}"
+        os.environ[SESSION_DB_PROBLEM] = problem  # the test of the database says it again
+        config.issue_config_time_warning(pytest.PytestConfigWarning(problem), stacklevel=2)
     if pg is not None:
         settings.update(pg.server_env(), **MIGRATED)
         db_url = pg.url
@@ -372,24 +438,11 @@ def pytest_configure(config: pytest.Config) -> None:
             settings.update(MIGRATED)
         db_url = f"sqlite:///{(home / 'prefect.db').as_posix()}"
     server = start_server(home, extra_env=settings)
-    saved = dict(os.environ)
     os.environ.update(server.environment())
     os.environ[SESSION_URL] = server.api_url
     os.environ[SESSION_DB_URL] = db_url
     refresh()  # in case something imported Prefect already (a plugin, a sitecustomize)
     config.stash[_server_key] = server
-
-    def stop() -> None:
-        server.stop()
-        if pg is not None:
-            pg.stop()
-            shutil.rmtree(pg.data.parent, ignore_errors=True)
-        os.environ.clear()
-        os.environ.update(saved)
-        refresh()
-        shutil.rmtree(home, ignore_errors=True)
-
-    config.add_cleanup(stop)  # runs at the end of the session, also when it failed
 
 
 @pytest.hookimpl(wrapper=True)

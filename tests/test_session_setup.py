@@ -48,7 +48,7 @@ def test_session_server_keeps_its_data_in_postgresql_where_installed(pytestconfi
     if session.postgres_bin() is None or os.environ.get(session.DB_SWITCH) == "sqlite":
         assert db_url.startswith("sqlite:///")
         pytest.skip("no PostgreSQL with pg_trgm here: the session's server keeps SQLite")
-    assert db_url.startswith("postgresql://")
+    assert db_url.startswith("postgresql://"), os.environ.get(session.SESSION_DB_PROBLEM)
 
     import sqlalchemy
     from prefect.client.orchestration import get_client
