@@ -28,8 +28,8 @@ DEMO = ROOT / "tests" / "fixtures" / "00_grading_demo.ipynb"
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
 # A demo submission takes 3-5 s on a loaded 2-core machine, but once took over 12 s there (a slow
 # spell, beside the three heaviest test files). The looping copy costs exactly this much wall
-# time, asleep, while the other submissions are graded beside it.
-TIMEOUT = 30.0
+# time, asleep, while the other submissions are graded beside it; the worker waits that long.
+TIMEOUT = 20.0
 
 
 def demo() -> nbformat.NotebookNode:
@@ -49,7 +49,7 @@ def variants() -> dict[str, nbformat.NotebookNode | str]:
     out: dict[str, nbformat.NotebookNode | str] = {}
     nb = demo()  # first, so its time limit runs while the others are graded
     cell = cell_with(nb, "def difference")
-    # Never returns. It sleeps as it loops, so its 30 s hold no core the rest of the suite needs;
+    # Never returns. It sleeps as it loops, so its 20 s hold no core the rest of the suite needs;
     # the time limit stops a busy loop in the same way (the kernel's whole tree is killed).
     cell.source = cell.source.replace(
         'return class_mean("B") - class_mean("A")',
