@@ -41,6 +41,7 @@ from __future__ import annotations
 import gc
 import importlib.metadata
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -312,7 +313,7 @@ def postgres_template(bin_dir: Path, user: str | None) -> Path:
     and user."""
     # "PostgreSQL 15.18 (Debian 15.18-0+deb12u1)": a cluster belongs to one major version.
     about = subprocess.run([bin_dir / "pg_config", "--version"], capture_output=True, text=True)
-    major = about.stdout.split()[1].split(".")[0]
+    major = match.group(1) if (match := re.search(r"PostgreSQL (\d+)", about.stdout)) else "x"
     version = importlib.metadata.version("prefect")
     name = f"exam-pipeline-prefect-{version}-pg{major}-uid{os.getuid()}"  # a user's own cluster
     target = Path(tempfile.gettempdir()) / name
