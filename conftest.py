@@ -289,6 +289,7 @@ class Postgres:
         return self.process.returncode == 0
 
     def log_tail(self) -> str:
+        """The end of the server's log, for an error message (its folder may be removed next)."""
         try:
             return self.log.read_text(errors="replace")[-2000:]
         except OSError:
