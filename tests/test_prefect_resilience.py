@@ -6,95 +6,121 @@ against whatever Prefect API the session provides (``PREFECT_API_URL``, or a tem
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import subprocess
 import sys
+from types import ModuleType, SimpleNamespace
 
 import pytest
 
 from exam_pipeline.prefect_settings import StdoutHandler, configure
 
-configure()  # before Prefect is imported: quiet, offline settings
 
-from prefect import flow  # noqa: E402
-from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings  # noqa: E402
+@pytest.fixture(scope="module")
+def pr() -> ModuleType:
+    """``exam_pipeline.prefect_resilience``, imported by the first test that needs it.
 
-from exam_pipeline.data import dataset_path  # noqa: E402
-from exam_pipeline.prefect_resilience import (  # noqa: E402
-    NoTraceback,
-    attempt_fails,
-    attempts_needed,
-    cached_clean,
-    file_cache_key,
-    file_fingerprint,
-    flaky_read_scores,
-    hide_tracebacks,
-    resilient_exam,
-    sorted_output,
-)
+    Not at the top of this file: every xdist worker imports every test file while collecting,
+    and Prefect costs about 1.4 s of CPU to import, for nothing in the workers that never run
+    this file. ``configure()`` comes first: quiet, offline settings before Prefect is imported.
+    """
+    configure()
+    return importlib.import_module("exam_pipeline.prefect_resilience")
+
 
 #: A seed whose first success is attempt 4, and one that needs more than 1 + 5 retries.
 LUCKY_ON_4, NEVER_IN_6 = 22, 18
 
 
-# --- the seeded coin, without Prefect ---------------------------------------------------------
+# --- the seeded coin: plain functions --------------------------------------------------------
 
 
-def test_first_attempt_always_fails_and_answers_repeat():
+def test_first_attempt_always_fails_and_answers_repeat(pr):
     for seed in range(50):
-        assert attempt_fails(seed, 1)
-        assert [attempt_fails(seed, a) for a in range(2, 8)] == [
-            attempt_fails(seed, a) for a in range(2, 8)
+        assert pr.attempt_fails(seed, 1)
+        assert [pr.attempt_fails(seed, a) for a in range(2, 8)] == [
+            pr.attempt_fails(seed, a) for a in range(2, 8)
         ]
 
 
-def test_attempts_needed_is_the_first_attempt_that_passes():
+def test_attempts_needed_is_the_first_attempt_that_passes(pr):
     for seed in range(50):
-        needed = attempts_needed(seed)
+        needed = pr.attempts_needed(seed)
         assert needed >= 2
-        assert all(attempt_fails(seed, a) for a in range(1, needed))
-        assert not attempt_fails(seed, needed)
-    assert attempts_needed(LUCKY_ON_4) == 4
-    assert attempts_needed(NEVER_IN_6) > 6
+        assert all(pr.attempt_fails(seed, a) for a in range(1, needed))
+        assert not pr.attempt_fails(seed, needed)
+    assert pr.attempts_needed(LUCKY_ON_4) == 4
+    assert pr.attempts_needed(NEVER_IN_6) > 6
 
 
-def test_failure_rate_is_roughly_honoured_and_checked():
-    later = [attempt_fails(seed, 2, failure_rate=0.2) for seed in range(1_000)]
+def test_failure_rate_is_roughly_honoured_and_checked(pr):
+    later = [pr.attempt_fails(seed, 2, failure_rate=0.2) for seed in range(1_000)]
     assert 0.1 < sum(later) / len(later) < 0.3
-    assert attempts_needed(7, failure_rate=0.0) == 2
+    assert pr.attempts_needed(7, failure_rate=0.0) == 2
     with pytest.raises(ValueError, match="failure_rate"):
-        attempt_fails(1, 2, failure_rate=1.0)
+        pr.attempt_fails(1, 2, failure_rate=1.0)
     with pytest.raises(RuntimeError, match="fails 1 times"):
-        attempts_needed(1, limit=1)
+        pr.attempts_needed(1, limit=1)
+
+
+# --- the test flows: built at first use, like the module they run -------------------------------
+
+
+@pytest.fixture(scope="module")
+def flows(pr) -> SimpleNamespace:
+    """Three small flows around the lesson's tasks: retries, and caching across flow runs."""
+    from prefect import flow
+
+    from exam_pipeline.data import dataset_path
+
+    @flow(flow_run_name="test-retries")
+    def read_with(seed: int, retries: int) -> str:
+        """The flaky reader with ``retries`` retries and no waiting; the final state's name."""
+        task = pr.flaky_read_scores.with_options(retries=retries, retry_delay_seconds=0)
+        state = task(dataset_path(), seed=seed, return_state=True)
+        if state.is_completed():
+            raw, fmt = state.result()
+            assert len(raw) == 10 and fmt.decimal == "."
+        return state.name
+
+    @flow(flow_run_name="test-cache")
+    def clean_twice_then_change(path: str) -> list[str]:
+        """States of: a cold call, a call on the unchanged file, a call after the file changed."""
+        names = [pr.cached_clean(path, return_state=True).name for _ in range(2)]
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("B,77\n")
+        state = pr.cached_clean(path, return_state=True)
+        rows = len(state.result().frame)
+        return [*names, state.name, str(rows)]
+
+    @flow(flow_run_name="test-cache-again")
+    def clean_again(path: str) -> str:
+        return pr.cached_clean(path, return_state=True).name
+
+    return SimpleNamespace(
+        read_with=read_with,
+        clean_twice_then_change=clean_twice_then_change,
+        clean_again=clean_again,
+    )
 
 
 # --- retries with task_run.run_count ------------------------------------------------------------
 
 
-@flow(flow_run_name="test-retries")
-def read_with(seed: int, retries: int) -> str:
-    """The flaky reader with ``retries`` retries and no waiting; the final state's name."""
-    task = flaky_read_scores.with_options(retries=retries, retry_delay_seconds=0)
-    state = task(dataset_path(), seed=seed, return_state=True)
-    if state.is_completed():
-        raw, fmt = state.result()
-        assert len(raw) == 10 and fmt.decimal == "."
-    return state.name
+def test_retries_succeed_exactly_on_the_predicted_attempt(pr, flows):
+    needed = pr.attempts_needed(LUCKY_ON_4)
+    assert flows.read_with(LUCKY_ON_4, retries=needed - 1) == "Completed"
+    assert flows.read_with(LUCKY_ON_4, retries=needed - 2) == "Failed"
 
 
-def test_retries_succeed_exactly_on_the_predicted_attempt():
-    needed = attempts_needed(LUCKY_ON_4)
-    assert read_with(LUCKY_ON_4, retries=needed - 1) == "Completed"
-    assert read_with(LUCKY_ON_4, retries=needed - 2) == "Failed"
+def test_resilient_exam_reports_the_lesson_figures(pr):
+    assert pr.resilient_exam(seed=LUCKY_ON_4) == {"mean_A": 68.2, "mean_B": 80.0, "p": 0.00016}
 
 
-def test_resilient_exam_reports_the_lesson_figures():
-    assert resilient_exam(seed=LUCKY_ON_4) == {"mean_A": 68.2, "mean_B": 80.0, "p": 0.00016}
-
-
-def test_resilient_exam_fails_when_retries_run_out():
-    state = resilient_exam(seed=NEVER_IN_6, return_state=True)
+def test_resilient_exam_fails_when_retries_run_out(pr):
+    state = pr.resilient_exam(seed=NEVER_IN_6, return_state=True)
     assert state.is_failed()
     assert "did not answer" in str(state.message)
 
@@ -102,51 +128,44 @@ def test_resilient_exam_fails_when_retries_run_out():
 # --- caching keyed on the file ------------------------------------------------------------------
 
 
-def test_file_cache_key_follows_size_and_mtime_not_contents(tmp_path):
+def test_file_cache_key_follows_size_and_mtime_not_contents(pr, tmp_path):
     path = tmp_path / "scores.csv"
     path.write_text("Class,Score\nA,65\n", encoding="utf-8")
-    key = file_cache_key(None, {"path": path})
-    assert key == file_cache_key(None, {"path": str(path)}) == file_fingerprint(path)
+    key = pr.file_cache_key(None, {"path": path})
+    assert key == pr.file_cache_key(None, {"path": str(path)}) == pr.file_fingerprint(path)
     stat = path.stat()
     path.write_text("Class,Score\nA,66\n", encoding="utf-8")  # same size
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same modification time
-    assert file_cache_key(None, {"path": path}) == key, "the contents are never read"
+    assert pr.file_cache_key(None, {"path": path}) == key, "the contents are never read"
     path.write_text("Class,Score\nA,65\nB,80\n", encoding="utf-8")
-    assert file_cache_key(None, {"path": path}) != key
+    assert pr.file_cache_key(None, {"path": path}) != key
 
 
-@flow(flow_run_name="test-cache")
-def clean_twice_then_change(path: str) -> list[str]:
-    """States of: a cold call, a call on the unchanged file, a call after the file changed."""
-    names = [cached_clean(path, return_state=True).name for _ in range(2)]
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write("B,77\n")
-    state = cached_clean(path, return_state=True)
-    rows = len(state.result().frame)
-    return [*names, state.name, str(rows)]
+def test_cached_clean_hits_on_an_unchanged_file_and_misses_after_a_change(flows, tmp_path):
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
 
+    from exam_pipeline.data import dataset_path
 
-def test_cached_clean_hits_on_an_unchanged_file_and_misses_after_a_change(tmp_path):
     path = tmp_path / "scores.csv"
     path.write_bytes(dataset_path().read_bytes())
     results = tmp_path / "results"
     with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: results}):
-        assert clean_twice_then_change(str(path)) == ["Completed", "Cached", "Completed", "11"]
+        assert flows.clean_twice_then_change(str(path)) == [
+            "Completed",
+            "Cached",
+            "Completed",
+            "11",
+        ]
         # a new flow run on the unchanged file is served from the stored result
-        assert clean_again(str(path)) == "Cached"
+        assert flows.clean_again(str(path)) == "Cached"
     assert any(results.iterdir()), "caching persists results"
-
-
-@flow(flow_run_name="test-cache-again")
-def clean_again(path: str) -> str:
-    return cached_clean(path, return_state=True).name
 
 
 # --- log helpers --------------------------------------------------------------------------------
 
 
-def test_sorted_output_keeps_flow_lines_at_the_ends(capsys):
-    with sorted_output():
+def test_sorted_output_keeps_flow_lines_at_the_ends(pr, capsys):
+    with pr.sorted_output():
         print("INFO flow f: Beginning flow run 'f' for flow 'f'")
         print("INFO task b: Finished in state Completed()")
         print("INFO flow f: Finished in state Completed()")
@@ -159,29 +178,29 @@ def test_sorted_output_keeps_flow_lines_at_the_ends(capsys):
     ]
 
 
-def test_no_traceback_filter_drops_only_the_traceback():
+def test_no_traceback_filter_drops_only_the_traceback(pr):
     try:
         raise ValueError("boom")
     except ValueError:
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
-    assert NoTraceback().filter(record)
+    assert pr.NoTraceback().filter(record)
     assert record.exc_info is None and record.getMessage() == "failed"
 
 
-def test_hide_tracebacks_adds_the_filter_once():
+def test_hide_tracebacks_adds_the_filter_once(pr):
     consoles = [h for h in logging.getLogger().handlers if isinstance(h, StdoutHandler)]
     assert consoles, "the course logging config puts a StdoutHandler on the root logger"
-    hide_tracebacks()
-    assert hide_tracebacks() == 0
+    pr.hide_tracebacks()
+    assert pr.hide_tracebacks() == 0
     for handler in consoles:
-        assert sum(isinstance(f, NoTraceback) for f in handler.filters) == 1
+        assert sum(isinstance(f, pr.NoTraceback) for f in handler.filters) == 1
 
 
 # --- heartbeats: off for the runs this process starts -------------------------------------------
 
 
-def test_configure_switched_heartbeats_off_and_a_refresh_keeps_them_off(monkeypatch):
-    """configure() above: no heartbeat thread to wait for at the end of each flow run."""
+def test_configure_switched_heartbeats_off_and_a_refresh_keeps_them_off(pr, monkeypatch):
+    """configure() in the ``pr`` fixture: no heartbeat thread to wait for at the end of each flow run."""
     from prefect.settings import get_current_settings
 
     from exam_pipeline import prefect_settings
