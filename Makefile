@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 LINTED := .
 PYTEST_ARGS ?=
 
-.PHONY: install test run lab lock notebooks student lint format bench clean
+.PHONY: install test grade-lessons run lab lock notebooks student lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -c "" 2>/dev/null || rm -rf $(VENV)
@@ -29,6 +29,12 @@ install: $(STAMP)
 ## about 2 s of CPU each. The caches are __pycache__ folders, which git ignores.
 test: install
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+
+## Grade every lesson for real, as an instructor's batch would: its solution scores 100, the
+## untouched student version less, a gutted copy 0, a looping copy times out. Slow (a few
+## minutes), so not part of `make test`; CI runs it after the suite.
+grade-lessons: install
+	env -u PYTHONDONTWRITEBYTECODE EXAM_GRADE_LESSONS=1 $(BIN)/python -m pytest -n 3 tests/test_grading.py -k grades_for_real $(PYTEST_ARGS)
 
 ## The analysis on the bundled lesson data, written to output/.
 run: install
