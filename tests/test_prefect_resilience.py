@@ -23,8 +23,8 @@ def pr() -> ModuleType:
     """``exam_pipeline.prefect_resilience``, imported by the first test that needs it.
 
     Not at the top of this file: every xdist worker imports every test file while collecting,
-    and Prefect costs about 1.4 s of CPU to import, for nothing in the workers that never run
-    this file. ``configure()`` comes first: quiet, offline settings before Prefect is imported.
+    and importing and configuring Prefect cost about 2 s of CPU, for nothing in the workers
+    that never run this file. ``configure()`` comes first: quiet, offline settings before Prefect is imported.
     """
     configure()
     return importlib.import_module("exam_pipeline.prefect_resilience")
@@ -200,7 +200,8 @@ def test_hide_tracebacks_adds_the_filter_once(pr):
 
 
 def test_configure_switched_heartbeats_off_and_a_refresh_keeps_them_off(pr, monkeypatch):
-    """configure() in the ``pr`` fixture: no heartbeat thread to wait for at the end of each flow run."""
+    """configure(), called by the ``pr`` fixture: no heartbeat thread to wait for at the end of
+    each flow run."""
     from prefect.settings import get_current_settings
 
     from exam_pipeline import prefect_settings
