@@ -11,12 +11,12 @@ from scipy import special
 
 from exam_pipeline.analysis import (
     degrees_of_freedom,
-    summarize_counts,
     summarize_values,
     ttest,
     ttest_from_summaries,
 )
 from exam_pipeline.data import LESSON_SCORES
+from exam_pipeline.summary import extents, summarize
 
 A = pd.Series(LESSON_SCORES["A"], dtype=float)
 B = pd.Series(LESSON_SCORES["B"], dtype=float)
@@ -78,13 +78,30 @@ def test_summary_path_equals_data_path(test):
     assert degrees_of_freedom(sa, sb, "student") == 8
 
 
-def test_counts_give_the_same_summary_as_values():
+@pytest.mark.parametrize("chunks", [1, 7, 500])
+def test_chunked_passes_give_the_same_summary_as_pandas(chunks):
+    """Integers (many ties) and six-decimal reals (no ties): the same summary in any chunking."""
     rng = np.random.default_rng(1)
-    values = pd.Series(rng.integers(0, 101, size=999), dtype=float)
-    from_values = summarize_values(values)
-    from_counts = summarize_counts(values.value_counts().to_dict())
-    for field in from_values.__dataclass_fields__:
-        assert getattr(from_counts, field) == pytest.approx(getattr(from_values, field), rel=1e-12)
+    groups = {
+        "ints": rng.integers(0, 101, size=4999).astype(float),
+        "reals": rng.normal(70, 10, size=3001).round(6),
+    }
+    parts = {label: np.array_split(values, chunks) for label, values in groups.items()}
+
+    def run_pass(f):
+        return [f({label: parts[label][i] for label in parts}) for i in range(chunks)]
+
+    got = summarize(run_pass, extents(run_pass, list(groups)))
+    for label, values in groups.items():
+        s = pd.Series(values)
+        q1, median, q3 = s.quantile([0.25, 0.5, 0.75])
+        assert (got[label].q1, got[label].median, got[label].q3) == (q1, median, q3)
+        assert (got[label].min, got[label].max, got[label].n) == (s.min(), s.max(), len(s))
+        assert got[label].mean == pytest.approx(s.mean(), rel=1e-13)
+        assert got[label].std == pytest.approx(s.std(), rel=1e-12)
+        fence_lo, fence_hi = q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)
+        assert got[label].whislo == s[s >= fence_lo].min()
+        assert got[label].whishi == s[s <= fence_hi].max()
 
 
 def test_unknown_test_is_rejected():

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
 
+from exam_pipeline.report import read_report
 from exam_pipeline.sinks import read_runs
 
 REPORT_KEYS = {
+    "difference",
+    "confidence",
+    "ci_low",
+    "ci_high",
+    "hedges_g",
     "engine",
     "test",
     "alpha",
@@ -30,7 +35,7 @@ def test_default_run_on_lesson_data(run_cli, tmp_path):
     out = tmp_path / "out"
     code, stdout, stderr = run_cli("run", "--out", out)
     assert code == 0, stderr
-    report = json.loads((out / "report.json").read_text())
+    report = read_report(out / "report.json")
     assert set(report) == REPORT_KEYS
     assert set(report["groups"]) == {"A", "B"}
     assert all(set(g) == GROUP_KEYS for g in report["groups"].values())
@@ -68,7 +73,7 @@ def test_student_test_and_custom_columns(run_cli, write_csv, tmp_path):
         "0.01",
     )
     assert code == 0, err
-    report = json.loads((out / "report.json").read_text())
+    report = read_report(out / "report.json")
     assert report["df"] == 4 and report["groups"]["X"]["mean"] == pytest.approx(7 / 3)
     assert not (out / "results.db").exists()
 
@@ -77,7 +82,7 @@ def test_messy_rows_are_quarantined(run_cli, write_csv, tmp_path):
     path = write_csv(GOOD + "A,absent\nB,\n")
     code, _, _ = run_cli("run", "--input", path, "--out", tmp_path / "o")
     assert code == 0
-    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    report = read_report(tmp_path / "o" / "report.json")
     assert (report["rows_read"], report["rows_dropped"]) == (8, 2)
     rejected = (tmp_path / "o" / "rejected.csv").read_text().splitlines()
     assert rejected[1:] == ["8,A,absent,non-numeric score", "9,B,,missing score"]

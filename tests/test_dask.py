@@ -6,7 +6,6 @@ no process is left behind. Clusters listen on 127.0.0.1 only, on free ports.
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from conftest import still_alive
 from exam_pipeline.config import RunConfig
 from exam_pipeline.data import generate_scores, inspect_csv
 from exam_pipeline.pipeline import run_pipeline
+from exam_pipeline.report import read_report
 
 FIGURES = ("t", "df", "p", "significant", "rows_read", "rows_dropped")
 
@@ -77,7 +77,7 @@ def assert_same_as_pandas(csv: Path, dask_out: Path, tmp_path: Path, **options: 
     """report.json figures and rejected.csv of the dask run equal those of the pandas engine."""
     pandas_out = tmp_path / "pandas_out"
     expected = run_pipeline(RunConfig(input=csv, out=pandas_out, db="none", **options))
-    got = json.loads((dask_out / "report.json").read_text())
+    got = read_report(dask_out / "report.json")
     assert got["engine"] == "dask"
     for key in FIGURES:
         assert got[key] == pytest.approx(expected[key], rel=1e-9), key

@@ -14,6 +14,7 @@ import pytest
 from exam_pipeline import engines
 from exam_pipeline.config import RunConfig
 from exam_pipeline.data import dataset_path, generate_scores
+from exam_pipeline.report import read_report
 
 REL = 1e-9
 ENGINES = engines.available()
@@ -95,7 +96,7 @@ def test_engine_matches_pandas(engine, data, inputs, pandas_reports, tmp_path):
     path, test = inputs[data]
     config = RunConfig(input=path, out=tmp_path / "out", engine=engine, test=test, db="none")
     returned = engines.run(config)
-    written = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    written = read_report(tmp_path / "out" / "report.json")
     assert written == json.loads(json.dumps(returned)), (
         "report.json differs from the returned report"
     )

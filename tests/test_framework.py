@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from exam_pipeline.framework import (
     run_steps,
 )
 from exam_pipeline.pipeline import run_pipeline
+from exam_pipeline.report import read_report
 from exam_pipeline.validate import PipelineInputError
 
 
@@ -250,7 +250,7 @@ def test_stable_progress_prints_a_start_and_an_end_line_only(capsys):
 
 
 def read_json(path):
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_report(path)
 
 
 def test_chunked_cleaning_equals_cleaning_at_once(tmp_path):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import pytest
 
 from exam_pipeline.data import JUNK_TOKENS, generate_scores
+from exam_pipeline.report import read_report
 
 
 def test_same_seed_same_bytes(tmp_path):
@@ -35,7 +34,7 @@ def test_cli_generate_then_run(run_cli, tmp_path):
     assert code == 0 and "20000 rows" in out
     code, _, err = run_cli("run", "--input", csv, "--out", tmp_path / "o", "--db", "none")
     assert code == 0, err
-    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    report = read_report(tmp_path / "o" / "report.json")
     assert report["rows_read"] == 20000 and 200 < report["rows_dropped"] < 600
     assert not list(tmp_path.glob(".*.tmp"))
 

@@ -20,6 +20,7 @@ from exam_pipeline import report as report_mod
 from exam_pipeline.config import RunConfig
 from exam_pipeline.luigi_tasks import LuigiRunError, run_luigi
 from exam_pipeline.pipeline import run_pipeline
+from exam_pipeline.report import read_report
 from exam_pipeline.sinks import read_runs
 
 MESSY = "Class;Score\nA;65\nA;70,5\nA;absent\nA;68\nB;78\nB;\n;80\nB;82\nB;79,25\n"
@@ -136,11 +137,11 @@ def test_changed_parameters_or_input_are_not_mistaken_for_done(write_csv, tmp_pa
     welch = run_luigi(RunConfig(input=path, out=out, engine="luigi"))
     student = run_luigi(RunConfig(input=path, out=out, engine="luigi", test="student"))
     assert (welch["test"], student["test"]) == ("welch", "student")
-    assert json.loads((out / "report.json").read_text())["test"] == "student"
+    assert read_report(out / "report.json")["test"] == "student"
     path.write_text("Class,Score\nA,1\nA,2\nB,50\nB,70\n", encoding="utf-8")  # edited in place
     edited = run_luigi(RunConfig(input=path, out=out, engine="luigi", test="student"))
     assert edited["groups"]["B"]["mean"] == 60
-    assert json.loads((out / "report.json").read_text())["groups"]["B"]["mean"] == 60
+    assert read_report(out / "report.json")["groups"]["B"]["mean"] == 60
 
 
 @pytest.mark.parametrize(
@@ -260,7 +261,7 @@ def test_pipeline_through_a_real_luigid(luigid, run_cli, config, monkeypatch):
         "run", "--engine", "luigi", "--scheduler", luigid, "--out", config.out
     )  # the README's command
     assert code == 0, stderr
-    report = json.loads((config.out / "report.json").read_text())
+    report = read_report(config.out / "report.json")
     assert report["engine"] == "luigi" and round(report["t"], 2) == -8.07
     assert "Engine: luigi." in stdout
     done = api(luigid, "task_list", status="DONE")

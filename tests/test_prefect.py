@@ -28,6 +28,7 @@ from exam_pipeline import prefect_settings
 from exam_pipeline.config import RunConfig
 from exam_pipeline.data import LESSON_SCORES, dataset_path
 from exam_pipeline.pipeline import run_pipeline
+from exam_pipeline.report import read_report
 
 pytestmark = pytest.mark.slow
 
@@ -166,7 +167,7 @@ def test_engine_run_is_recorded_by_the_server(server, run_cli, tmp_path):
     out = tmp_path / "out"
     code, stdout, stderr = run_cli("run", "--engine", "prefect", "--out", out, "--db", "none")
     assert code == 0, stderr
-    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    report = read_report(out / "report.json")
     assert report["engine"] == "prefect"
     expected = run_pipeline(RunConfig(input=dataset_path(), out=tmp_path / "pandas", db="none"))
     assert report["t"] == pytest.approx(expected["t"], rel=1e-12)

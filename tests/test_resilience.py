@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import urllib.error
 import urllib.request
 
 import pytest
 
+from exam_pipeline.report import read_report
 from exam_pipeline.resilience import (
     FlakyPlan,
     FlakyServer,
@@ -151,7 +151,7 @@ def test_bad_rows_go_to_rejected_csv_with_a_reason(engine, run_cli, write_csv, t
     )
     assert code == 0, err
     assert (out / "rejected.csv").read_text(encoding="utf-8").splitlines() == QUARANTINE
-    report = json.loads((out / "report.json").read_text())
+    report = read_report(out / "report.json")
     assert (report["rows_read"], report["rows_dropped"]) == (13, 4)
     kept = sum(g["n"] for g in report["groups"].values())
     assert kept + report["rows_dropped"] == report["rows_read"]  # nothing vanished silently

@@ -1,112 +1,58 @@
-"""Describe each group and compare the two with an independent t-test (from scipy.stats).
+"""Describe each group and compare the two: Welch's or Student's t-test, the difference of the
+means with its confidence interval, and Hedges' g.
 
-Two ways in, one result: from the cleaned values (batch engines) or from value counts
-(streaming engines, which never hold the rows). Both give the same numbers.
+Every engine ends here the same way: it summarises each group (``exam_pipeline.summary``, in
+memory or in passes over chunks) and :func:`ttest_from_summaries` compares the two summaries. So
+the figures agree whatever the engine, and a data set a t-test cannot handle is refused the same
+way by all of them, with one sentence that says why.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .validate import require_group_sizes, require_test, require_two_groups
+from .summary import GroupSummary, summarize_arrays
+from .validate import PipelineInputError, require_group_sizes, require_test, require_two_groups
 
 #: The per-group keys written to report.json.
 REPORT_KEYS: tuple[str, ...] = ("n", "mean", "std", "median", "min", "max")
 
+#: R's ``t.test`` stops with "data are essentially constant" when the standard error is below
+#: this many machine epsilons times the larger mean: the t statistic would be rounding noise.
+CONSTANT_EPS = 10 * sys.float_info.epsilon
 
-@dataclass(frozen=True)
-class GroupSummary:
-    """Descriptive statistics of one group, plus the box-plot quartiles and whisker ends."""
-
-    n: int
-    mean: float
-    std: float  # sample standard deviation (ddof=1), as pandas .std() gives
-    median: float
-    min: float
-    max: float
-    q1: float
-    q3: float
-    whislo: float  # lowest value within 1.5 IQR of Q1 (Tukey)
-    whishi: float  # highest value within 1.5 IQR of Q3
-
-    def to_report(self) -> dict[str, float | int]:
-        """The keys report.json keeps for a group."""
-        return {key: value for key, value in asdict(self).items() if key in REPORT_KEYS}
+HEDGES_G = "Hedges' g = J * (mean_A - mean_B) / s_pooled, J = 1 - 3 / (4 * (n_A + n_B) - 9)"
 
 
 @dataclass(frozen=True)
 class TTestResult:
-    """Outcome of an independent two-sample t-test (group A minus group B)."""
+    """Outcome of an independent two-sample t-test of the first group minus the second."""
 
     test: str  # "welch" or "student"
     t: float
     df: float
     p: float
+    difference: float  # mean of the first group minus mean of the second
+    se: float  # standard error of the difference (Welch's or the pooled one)
+    hedges_g: float  # standardised difference, small-sample corrected (see HEDGES_G)
 
+    def interval(self, alpha: float) -> tuple[float, float]:
+        """The ``1 - alpha`` confidence interval of the difference (the test's own df and se)."""
+        from scipy import stats
 
-def _quantile_from_counts(values: np.ndarray, cum: np.ndarray, q: float) -> float:
-    """Linear-interpolated quantile (numpy's default) of sorted ``values`` with cumulative counts."""
-    n = int(cum[-1])
-    pos = (n - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    v_lo = values[np.searchsorted(cum, lo, side="right")]
-    v_hi = values[np.searchsorted(cum, hi, side="right")]
-    return float(v_lo + (v_hi - v_lo) * (pos - lo))
-
-
-def summarize_counts(counts: Mapping[float, int]) -> GroupSummary:
-    """Summarise a group from ``{value: how many times}``: exact, without keeping the rows.
-
-    Exam scores take few distinct values, so counts stay small however many rows stream by.
-    """
-    items = sorted((float(v), int(c)) for v, c in counts.items() if c > 0)
-    values = np.array([v for v, _ in items], dtype=float)
-    weights = np.array([c for _, c in items], dtype=float)
-    n = int(weights.sum())
-    cum = np.cumsum(weights)
-    mean = float(np.dot(values, weights) / n) if n else math.nan
-    var = float(np.dot(weights, (values - mean) ** 2) / (n - 1)) if n > 1 else math.nan
-    q1 = _quantile_from_counts(values, cum, 0.25)
-    q3 = _quantile_from_counts(values, cum, 0.75)
-    iqr = q3 - q1
-    inside = values[(values >= q1 - 1.5 * iqr) & (values <= q3 + 1.5 * iqr)]
-    return GroupSummary(
-        n=n,
-        mean=mean,
-        std=math.sqrt(var),
-        median=_quantile_from_counts(values, cum, 0.5),
-        min=float(values[0]),
-        max=float(values[-1]),
-        q1=q1,
-        q3=q3,
-        whislo=float(inside.min()),
-        whishi=float(inside.max()),
-    )
-
-
-def summarize_values(values: pd.Series) -> GroupSummary:
-    """Summarise a group from its cleaned scores."""
-    values = values.astype(float)
-    q1, median, q3 = (float(x) for x in values.quantile([0.25, 0.5, 0.75]))
-    iqr = q3 - q1
-    inside = values[(values >= q1 - 1.5 * iqr) & (values <= q3 + 1.5 * iqr)]
-    return GroupSummary(
-        n=int(values.count()),
-        mean=float(values.mean()),
-        std=float(values.std(ddof=1)),
-        median=median,
-        min=float(values.min()),
-        max=float(values.max()),
-        q1=q1,
-        q3=q3,
-        whislo=float(inside.min()),
-        whishi=float(inside.max()),
-    )
+        half = float(stats.t.isf(alpha / 2, self.df)) * self.se
+        low, high = self.difference - half, self.difference + half
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise PipelineInputError(
+                f"--alpha {alpha} is too small to give a finite confidence interval"
+            )
+        return low, high
 
 
 def split_groups(
@@ -128,48 +74,130 @@ def split_groups(
     return groups
 
 
-def summarize_groups(groups: Mapping[str, pd.Series]) -> dict[str, GroupSummary]:
+def summarize_values(values: pd.Series | np.ndarray) -> GroupSummary:
+    """Summarise one group from its cleaned scores."""
+    return summarize_arrays({"": values})[""]
+
+
+def summarize_groups(
+    groups: Mapping[str, pd.Series], value_col: str = "Score", source: str = "input"
+) -> dict[str, GroupSummary]:
     """Per-group descriptive statistics, in the order of ``groups``."""
-    return {label: summarize_values(values) for label, values in groups.items()}
+    return summarize_arrays(groups, value_col, source)
 
 
-def ttest(a: pd.Series | np.ndarray, b: pd.Series | np.ndarray, test: str = "welch") -> TTestResult:
+def ttest(
+    a: pd.Series | np.ndarray,
+    b: pd.Series | np.ndarray,
+    test: str = "welch",
+    value_col: str = "Score",
+    source: str = "input",
+) -> TTestResult:
     """Independent t-test of ``a`` against ``b``: Welch's (unequal variances) or Student's."""
-    from scipy import stats  # here, not at the top: see ttest_from_summaries
-
-    require_test(test)
-    result = stats.ttest_ind(
-        np.asarray(a, float), np.asarray(b, float), equal_var=test == "student"
-    )
-    return TTestResult(
-        test=test, t=float(result.statistic), df=float(result.df), p=float(result.pvalue)
-    )
+    summaries = summarize_arrays({"a": a, "b": b}, value_col, source)
+    return ttest_from_summaries(summaries["a"], summaries["b"], test, value_col, source)
 
 
 def degrees_of_freedom(a: GroupSummary, b: GroupSummary, test: str = "welch") -> float:
-    """n1 + n2 - 2 for Student; the Welch-Satterthwaite approximation for Welch."""
+    """n1 + n2 - 2 for Student; the Welch-Satterthwaite approximation for Welch.
+
+    Welch's is written with the two variance terms as shares of their sum, so squaring them
+    cannot overflow however large the scores are.
+    """
     if test == "student":
         return float(a.n + b.n - 2)
-    va, vb = a.std**2 / a.n, b.std**2 / b.n
-    return (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
+    va, vb = a.variance / a.n, b.variance / b.n
+    total = va + vb
+    return 1.0 / ((va / total) ** 2 / (a.n - 1) + (vb / total) ** 2 / (b.n - 1))
 
 
-def ttest_from_summaries(a: GroupSummary, b: GroupSummary, test: str = "welch") -> TTestResult:
-    """The same t-test from each group's n, mean and std alone (what a stream can keep).
+def pooled_variance(a: GroupSummary, b: GroupSummary) -> float:
+    """The two groups' variances averaged with weights n - 1 (Student's test, Hedges' g)."""
+    return ((a.n - 1) * a.variance + (b.n - 1) * b.variance) / (a.n + b.n - 2)
 
-    SciPy is imported by the two t-test functions, not with this module: importing
-    ``scipy.stats`` costs about 1 s of CPU, and the worker processes of a process pool or a Dask
-    cluster import this module only to count rows.
+
+def standard_error(a: GroupSummary, b: GroupSummary, test: str = "welch") -> float:
+    """Standard error of the difference of the means."""
+    if test == "student":
+        return math.sqrt(pooled_variance(a, b) * (1 / a.n + 1 / b.n))
+    return math.sqrt(a.variance / a.n + b.variance / b.n)
+
+
+def require_spread(
+    a: GroupSummary,
+    b: GroupSummary,
+    se: float,
+    value_col: str,
+    source: str,
+    labels: tuple[str, str],
+) -> None:
+    """Refuse two groups whose t statistic would be undefined or rounding noise.
+
+    Both groups constant: t is 0/0 or infinite, so there is nothing to test. Values that vary by
+    less than what a float can tell apart at their size: R's "data are essentially constant".
+    One constant group next to one that varies is fine: the other group gives the spread.
+    """
+    if a.min == a.max and b.min == b.max:
+        raise PipelineInputError(
+            f"{source}: column {value_col!r} does not vary within either group (every "
+            f"{labels[0]!r} value is {a.min:g}, every {labels[1]!r} value is {b.min:g}); "
+            "a t-test needs spread within at least one group"
+        )
+    if se == 0:
+        raise PipelineInputError(
+            f"{source}: the {value_col!r} values are too close together to compute their spread "
+            "in 64-bit floating point (the standard error comes out as 0)"
+        )
+    if not se > CONSTANT_EPS * max(abs(a.mean), abs(b.mean)):
+        raise PipelineInputError(
+            f"{source}: the {value_col!r} values vary too little for their size to test "
+            f"(standard error {se:.3g} at means of {a.mean:.6g} and {b.mean:.6g}); "
+            "the data are essentially constant"
+        )
+
+
+def ttest_from_summaries(
+    a: GroupSummary,
+    b: GroupSummary,
+    test: str = "welch",
+    value_col: str = "Score",
+    source: str = "input",
+    labels: tuple[str, str] = ("A", "B"),
+) -> TTestResult:
+    """The t-test, the difference with its standard error, and Hedges' g, from two summaries.
+
+    The two-sided p is ``2 * stats.t.sf(|t|, df)``, as in ``scipy.stats.ttest_ind``. A summary is all a t-test needs (n, mean, standard deviation): this is how a stream or a
+    cluster, which never holds the rows, tests them. SciPy is imported here, not with the
+    module: importing ``scipy.stats`` costs about 1 s of CPU, and the worker processes of a
+    process pool or a Dask cluster import this module only to count rows.
     """
     from scipy import stats
 
     require_test(test)
-    result = stats.ttest_ind_from_stats(
-        a.mean, a.std, a.n, b.mean, b.std, b.n, equal_var=test == "student"
-    )
+    se = standard_error(a, b, test)
+    require_spread(a, b, se, value_col, source, labels)
+    # What scipy.stats.ttest_ind_from_stats computes, written out with an overflow-safe df: SciPy
+    # squares the variance terms and gives df = nan (and a warning) for scores near 1e100.
+    t = (a.mean - b.mean) / se
+    df = degrees_of_freedom(a, b, test)
+    correction = 1 - 3 / (4 * (a.n + b.n) - 9)
     return TTestResult(
         test=test,
-        t=float(result.statistic),
-        df=degrees_of_freedom(a, b, test),
-        p=float(result.pvalue),
+        t=t,
+        df=df,
+        p=float(2 * stats.t.sf(abs(t), df)),
+        difference=a.mean - b.mean,
+        se=se,
+        hedges_g=correction * (a.mean - b.mean) / math.sqrt(pooled_variance(a, b)),
     )
+
+
+def compare(
+    summaries: Mapping[str, GroupSummary],
+    test: str = "welch",
+    value_col: str = "Score",
+    source: str = "input",
+) -> TTestResult:
+    """:func:`ttest_from_summaries` of the first group against the second, by label order."""
+    (la, a), (lb, b) = summaries.items()
+    return ttest_from_summaries(a, b, test, value_col, source, (la, lb))

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 #: Why a row can be dropped, in the order the checks run.
-REASONS: tuple[str, ...] = ("missing group", "missing score", "non-numeric score")
+REASONS: tuple[str, ...] = (
+    "missing group",
+    "missing score",
+    "non-numeric score",
+    "not a finite number",
+)
+
+#: Texts that mean "no value here": pandas' own list (``read_csv``'s default ``na_values``). The
+#: file is read with that detection off, so these rules decide, the same way in every engine. In
+#: the score column "nan" and its variants are not missing but *not a finite number*, like "inf".
+NA_TOKENS: frozenset[str] = frozenset(
+    {
+        "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+        "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+    }
+)  # fmt: skip
+
+#: A score that spells "not a number" (any case, any sign): rejected as not finite.
+NAN_WORD = r"[+-]?nan"
 
 #: Columns of the quarantine ("dead-letter") table written as ``rejected.csv``.
 REJECTED_COLUMNS: tuple[str, ...] = ("line", "group", "score", "reason")
@@ -15,11 +35,17 @@ REJECTED_COLUMNS: tuple[str, ...] = ("line", "group", "score", "reason")
 
 @dataclass
 class CleanResult:
-    """The rows kept, the rows dropped (with a reason each), and how many rows were read."""
+    """The rows kept, the rows dropped (with a reason each), and how many rows were read.
+
+    ``labels`` are the groups of every row read, kept or not, sorted: a group whose every score
+    was junk is still known, so the analysis can say "'B' has 0 valid values" instead of
+    "found 1 group".
+    """
 
     frame: pd.DataFrame
     rejected: pd.DataFrame
     rows_read: int
+    labels: tuple[str, ...] = ()
 
     @property
     def rows_dropped(self) -> int:
@@ -45,19 +71,28 @@ def clean_scores(
     decimal: str = ".",
     first_line: int = 2,
 ) -> CleanResult:
-    """Coerce scores to numbers and drop rows with no group or no numeric score.
+    """Coerce scores to numbers and drop rows with no group or no finite, numeric score.
 
     ``first_line`` is the file line of the first row (2 when a header sits on line 1), so the
-    quarantine table can point at the line a person would fix.
+    quarantine table can point at the line a person would fix. ``inf``, ``-Infinity``,
+    ``NaN`` or ``1e999`` parse as numbers but no statistic can use them: they are dropped as
+    "not a finite number".
     """
     groups = raw[group_col].astype("string").str.strip()
-    groups = groups.mask(groups == "")
+    groups = groups.mask(groups.isin(NA_TOKENS))
     text = raw[value_col].astype("string").str.strip()
     scores = to_scores(text, decimal)
+    unparsed = scores.isna().to_numpy() & text.notna().to_numpy()
+    nan_word = np.zeros(len(text), bool)
+    if unparsed.any():  # only the few rows that did not parse need the slower text match
+        nan_word[unparsed] = text[unparsed].str.fullmatch(NAN_WORD, case=False).to_numpy(bool)
+    missing = text.isna().to_numpy() | (text.isin(NA_TOKENS).to_numpy(bool) & ~nan_word)
+    infinite = np.isinf(scores.to_numpy(float, na_value=np.nan))
 
     reason = pd.Series(pd.NA, index=raw.index, dtype="string")
-    reason = reason.mask(scores.isna() & text.notna() & (text != ""), "non-numeric score")
-    reason = reason.mask(text.isna() | (text == ""), "missing score")
+    reason = reason.mask(unparsed & ~nan_word & ~missing, "non-numeric score")
+    reason = reason.mask(nan_word | infinite, "not a finite number")
+    reason = reason.mask(missing, "missing score")
     reason = reason.mask(groups.isna(), "missing group")
     bad = reason.notna()
 
@@ -77,4 +112,15 @@ def clean_scores(
         frame=kept.reset_index(drop=True),
         rejected=rejected.reset_index(drop=True),
         rows_read=len(raw),
+        labels=tuple(sorted(groups.dropna().unique())),
+    )
+
+
+def combine_clean_results(parts: Sequence[CleanResult]) -> CleanResult:
+    """One CleanResult from the results of consecutive chunks (rows keep their order)."""
+    return CleanResult(
+        frame=pd.concat([p.frame for p in parts], ignore_index=True),
+        rejected=pd.concat([p.rejected for p in parts], ignore_index=True),
+        rows_read=sum(p.rows_read for p in parts),
+        labels=tuple(sorted({label for p in parts for label in p.labels})),
     )

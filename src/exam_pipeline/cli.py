@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--group-col", default="Class", help="column with the group (default: Class)")
     run.add_argument("--value-col", default="Score", help="column with the score (default: Score)")
     run.add_argument(
+        "--encoding",
+        help="the file's text encoding, e.g. cp1252 for a Windows export (default: UTF-8, or "
+        "UTF-16 where the file starts with its byte-order mark)",
+    )
+    run.add_argument(
         "--db",
         help="SQLAlchemy URL to save the run to (default: sqlite:///<out>/results.db; 'none' to skip)",
     )
@@ -83,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     gen.add_argument(
         "--effect", type=float, default=2.0, help="mean of B minus mean of A (default: 2)"
+    )
+    gen.add_argument(
+        "--decimals",
+        type=int,
+        default=0,
+        help="decimal places of each score (default: 0, whole points; 6: values that never repeat)",
     )
     gen.add_argument("--out", type=Path, required=True, help="CSV file to write")
     gen.set_defaults(handler=cmd_generate)
@@ -118,6 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         value_col=args.value_col,
         db=args.db,
         scheduler=args.scheduler,
+        encoding=args.encoding,
     )
     engine = engines.get(config.engine)  # unknown engine: fail before reading anything
     log_format = args.log_format or ("text" if args.metrics_port is not None else None)
@@ -135,7 +147,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     if args.out.is_dir():
         raise PipelineInputError(f"--out {args.out}: is a folder, expected a CSV file name")
-    path = generate_scores(args.out, rows=args.rows, seed=args.seed, effect=args.effect)
+    path = generate_scores(
+        args.out, rows=args.rows, seed=args.seed, effect=args.effect, decimals=args.decimals
+    )
     print(f"Wrote {args.rows} rows to {path}")
     return 0
 

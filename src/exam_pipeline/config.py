@@ -6,7 +6,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .data import dataset_path
-from .validate import require_alpha, require_file, require_output_dir, require_test
+from .validate import (
+    require_alpha,
+    require_encoding,
+    require_file,
+    require_output_dir,
+    require_test,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class RunConfig:
     value_col: str = "Score"
     db: str | None = None
     scheduler: str | None = None  # a Dask scheduler address (engine "dask") or luigid URL ("luigi")
+    encoding: str | None = None  # the file's text encoding; None: a byte-order mark's, else UTF-8
 
     @property
     def source(self) -> Path:
@@ -45,4 +52,5 @@ class RunConfig:
         require_test(self.test)
         out = require_output_dir(self.out)
         require_file(self.source)
+        require_encoding(self.encoding)
         return replace(self, out=out)

@@ -1,10 +1,12 @@
 """The ``dask`` engine: the same analysis with dask.dataframe, on a local or a remote Dask cluster.
 
 The CSV is read in partitions (blocks of lines). Each partition is cleaned by the shared
-``clean_scores`` and shrunk, inside its own task, to what the report needs: its row count, the
-value counts of each group, and the rows it dropped. Only those small pieces travel back to the
-client, so the client never holds the file. The counts add up and give the statistics exactly as
-in the streaming engine (``streaming.merge_scans`` and ``analyze_scan``).
+``clean_scores`` on a worker, and its cleaned numbers stay there (as futures). Then every pass of
+``exam_pipeline.summary`` is a map over the partitions, each answering with a fixed-size partial
+summary (n, mean and m2, a histogram, a few values), and a reduce on the client that merges them:
+the client never holds the file, nor one value per row, so the work spreads over a cluster's
+memory as well as its cores. The figures are those of every other engine, to the bit for the
+median and quartiles.
 
 With ``config.scheduler`` set, the run uses that cluster (``tcp://host:8786``): every worker
 must be able to read ``--input`` at the same path and import ``exam_pipeline``. Without it, the
@@ -18,21 +20,25 @@ from __future__ import annotations
 import codecs
 import logging
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dask
 import dask.dataframe as dd
+import numpy as np
 import pandas as pd
 from distributed import Client, LocalCluster
 
+from .analysis import compare
 from .clean import REJECTED_COLUMNS, clean_scores
 from .config import RunConfig
 from .data import CsvFormat, inspect_csv, read_csv_options
 from .data import csv_errors as data_csv_errors
-from .streaming import Scan, analyze_scan, merge_scans
+from .streaming import summarize_spilled
+from .summary import Chunk
 from .validate import PipelineInputError
 
 #: How long to wait for a remote scheduler to answer (a distributed time string).
@@ -51,8 +57,15 @@ PROCESS_THRESHOLD_BYTES = 256 * 2**20
 #: Partitions per worker thread we aim for (a few, so a slow one does not hold up the rest).
 PARTITIONS_PER_THREAD = 2
 
-#: What one partition sends back: its counts (a Scan) and its dropped rows.
-PartitionSummary = tuple[Scan, pd.DataFrame]
+
+@dataclass(frozen=True)
+class CleanedPartition:
+    """One partition after cleaning: its numbers per group (kept on the worker) and the rest."""
+
+    values: dict[str, np.ndarray]
+    rejected: pd.DataFrame
+    rows_read: int
+    labels: tuple[str, ...]
 
 
 def choose_blocksize(size_bytes: int, threads: int) -> int:
@@ -68,43 +81,54 @@ def choose_blocksize(size_bytes: int, threads: int) -> int:
 def read_partitions(
     path: Path, fmt: CsvFormat, group_col: str, value_col: str, blocksize: int
 ) -> dd.DataFrame:
-    """A lazy dask DataFrame of the two columns as untouched text (nothing is read yet)."""
+    """A lazy dask DataFrame of the two columns as untouched text (nothing is read yet).
+
+    A UTF-16 file is one partition: its two-byte line ends cannot be split at a byte offset.
+    """
     return dd.read_csv(
-        str(path), blocksize=blocksize, **read_csv_options(fmt, [group_col, value_col])
+        str(path),
+        blocksize=None if fmt.encoding == "utf-16" else blocksize,
+        **read_csv_options(fmt, [group_col, value_col]),
     )
 
 
-def summarize_partition(
+def clean_partition(
     part: pd.DataFrame, group_col: str, value_col: str, decimal: str
-) -> PartitionSummary:
-    """Clean one partition and keep only its counts per (group, score) and its dropped rows.
+) -> CleanedPartition:
+    """Clean one partition; keep its numbers per group, its dropped rows and its labels.
 
-    Lines in the rejected table count from 0 within the partition; ``combine`` shifts them.
+    Lines in the rejected table count from 0 within the partition; ``combine_rejected`` shifts them.
     """
     cleaned = clean_scores(part.reset_index(drop=True), group_col, value_col, decimal, first_line=0)
-    scan = Scan(rows_read=cleaned.rows_read, rows_dropped=cleaned.rows_dropped)
-    labels = cleaned.frame[group_col].tolist() + cleaned.rejected["group"].tolist()
-    scan.labels = {str(label) for label in set(labels) if str(label) != ""}
-    for (label, value), n in cleaned.frame.value_counts([group_col, value_col]).items():
-        scan.counts.setdefault(str(label), {})[float(value)] = int(n)
-    return scan, cleaned.rejected
+    values = {
+        str(label): group.to_numpy(np.float64)
+        for label, group in cleaned.frame.groupby(group_col, sort=False)[value_col]
+    }
+    return CleanedPartition(values, cleaned.rejected, cleaned.rows_read, cleaned.labels)
 
 
-def combine(parts: Iterable[PartitionSummary], first_line: int = 2) -> tuple[Scan, pd.DataFrame]:
-    """Add up the partition counts (``merge_scans``); give each rejected row its line in the file."""
-    scans: list[Scan] = []
+def partition_head(part: CleanedPartition) -> tuple[int, tuple[str, ...], pd.DataFrame]:
+    """What the client needs of a cleaned partition: rows read, labels, dropped rows."""
+    return part.rows_read, part.labels, part.rejected
+
+
+def apply_pass(f: Callable[[Chunk], dict[str, Any]], part: CleanedPartition) -> dict[str, Any]:
+    """One pass of the summary on one partition, run where the partition lives."""
+    return f(part.values)
+
+
+def combine_rejected(
+    heads: Iterable[tuple[int, tuple[str, ...], pd.DataFrame]], first_line: int = 2
+) -> pd.DataFrame:
+    """The partitions' dropped rows as one table, each with its line in the file."""
     rejected: list[pd.DataFrame] = []
     offset = first_line
-    for scan, part_rejected in parts:
-        scans.append(scan)
+    for rows_read, _, part_rejected in heads:
         rejected.append(part_rejected.assign(line=part_rejected["line"] + offset))
-        offset += scan.rows_read
-    table = (
-        pd.concat(rejected, ignore_index=True)
-        if rejected
-        else pd.DataFrame(columns=list(REJECTED_COLUMNS))
-    )
-    return merge_scans(scans), table
+        offset += rows_read
+    if not rejected:
+        return pd.DataFrame(columns=list(REJECTED_COLUMNS))
+    return pd.concat(rejected, ignore_index=True)
 
 
 @contextmanager
@@ -188,15 +212,11 @@ def csv_errors(source: Path) -> Iterator[None]:
         ) from None
 
 
-def compute_summaries(
-    client: Client, ddf: dd.DataFrame, config: RunConfig, decimal: str
-) -> list[PartitionSummary]:
-    """One graph: read, clean and summarise every partition on the cluster; gather the summaries."""
-    summarize = dask.delayed(summarize_partition, pure=True)
-    tasks = [
-        summarize(part, config.group_col, config.value_col, decimal) for part in ddf.to_delayed()
-    ]
-    return client.gather(client.compute(tasks))
+def clean_on_cluster(client: Client, ddf: dd.DataFrame, config: RunConfig, decimal: str) -> list:
+    """Futures of every cleaned partition: they are computed, and stay, on the workers."""
+    clean = dask.delayed(clean_partition, pure=True)
+    tasks = [clean(part, config.group_col, config.value_col, decimal) for part in ddf.to_delayed()]
+    return client.compute(tasks)
 
 
 def run_dask(config: RunConfig) -> dict[str, Any]:
@@ -204,7 +224,7 @@ def run_dask(config: RunConfig) -> dict[str, Any]:
     from .outputs import publish  # here: Dask's workers import this module, and never publish
 
     config = config.checked()
-    fmt = inspect_csv(config.source, (config.group_col, config.value_col))
+    fmt = inspect_csv(config.source, (config.group_col, config.value_col), config.encoding)
     processes = config.source.stat().st_size >= PROCESS_THRESHOLD_BYTES
     with dask_client(config.scheduler, processes=processes) as client:
         blocksize = choose_blocksize(config.source.stat().st_size, total_threads(client))
@@ -212,9 +232,14 @@ def run_dask(config: RunConfig) -> dict[str, Any]:
             ddf = read_partitions(
                 config.source.resolve(), fmt, config.group_col, config.value_col, blocksize
             )
-            parts = compute_summaries(client, ddf, config, fmt.decimal)
-    scan, rejected = combine(parts)
-    summaries, result = analyze_scan(
-        scan, config.test, config.group_col, config.value_col, str(config.source)
-    )
-    return publish(config, summaries, result, scan.rows_read, rejected)
+            parts = clean_on_cluster(client, ddf, config, fmt.decimal)
+            heads = client.gather(client.map(partition_head, parts))
+
+        def run_pass(f: Callable[[Chunk], dict[str, Any]]) -> list[dict[str, Any]]:
+            return client.gather(client.map(apply_pass, [f] * len(parts), parts, pure=False))
+
+        labels = {label for _, part_labels, _ in heads for label in part_labels}
+        summaries = summarize_spilled(run_pass, labels, config)
+    rejected = combine_rejected(heads)
+    result = compare(summaries, config.test, config.value_col, str(config.source))
+    return publish(config, summaries, result, sum(h[0] for h in heads), rejected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .files import atomic_path
-from .validate import PipelineInputError, require_columns, require_file
+from .validate import PipelineInputError, require_columns, require_encoding, require_file
 
 #: The lesson data set: five students per class (also in ``datasets/exam_scores.csv``).
 LESSON_SCORES: dict[str, list[int]] = {"A": [65, 70, 68, 72, 66], "B": [78, 82, 80, 79, 81]}
@@ -38,28 +39,76 @@ def lesson_frame() -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class CsvFormat:
-    """How a CSV file is written: its separator, decimal mark and header."""
+    """How a CSV file is written: its separator, decimal mark, header and text encoding."""
 
     sep: str
     decimal: str
     columns: tuple[str, ...]
+    encoding: str = "utf-8-sig"
 
 
-def inspect_csv(path: str | Path, columns: tuple[str, ...] = ("Class", "Score")) -> CsvFormat:
-    """Check the file and its header; detect ``;``-separated files with decimal commas.
+#: Separators we recognise in a header line: a comma, a semicolon (spreadsheets in European
+#: locales) and a tab (a spreadsheet's "text" or "Unicode text" export).
+SEPARATORS: tuple[str, ...] = (",", ";", "\t")
 
-    Spreadsheets set to a European locale save ``Class;Score`` with ``72,5``; we read those too.
+#: Byte-order marks and the codec that reads each (and drops the mark).
+BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def encoding_name(codec: str) -> str:
+    """How a person writes an encoding: UTF-8 for Python's utf-8 and utf-8-sig."""
+    name = codecs.lookup(codec).name
+    return {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16"}.get(name, name)
+
+
+def detect_encoding(path: Path, encoding: str | None = None) -> str:
+    """The encoding to read ``path`` with: its byte-order mark's, else ``encoding``, else UTF-8.
+
+    Checks the first 64 KiB decode, so a wrong guess fails here with a sentence, not deep in a
+    parser. UTF-8 is read as ``utf-8-sig``, which also drops a byte-order mark.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(64 * 1024)
+    found = next((codec for bom, codec in BOMS if head.startswith(bom)), None)
+    codec = found or encoding or "utf-8-sig"
+    if codec != "utf-16" and b"\x00" in head:
+        raise PipelineInputError(f"{path}: looks like a binary file, expected CSV text")
+    try:
+        # A multi-byte character may be cut at the end of the sample: decode it incrementally.
+        codecs.getincrementaldecoder(codec)().decode(head, final=False)
+    except UnicodeDecodeError as exc:
+        hint = f"is not {encoding} text" if encoding else "is not UTF-8 text"
+        raise PipelineInputError(
+            f"{path}: {hint} (byte 0x{head[exc.start]:02x} at offset {exc.start}); save it as "
+            "UTF-8 CSV, or name its encoding, e.g. --encoding cp1252 for a Windows export"
+        ) from None
+    return codec
+
+
+def inspect_csv(
+    path: str | Path, columns: tuple[str, ...] = ("Class", "Score"), encoding: str | None = None
+) -> CsvFormat:
+    """Check the file and its header; detect its encoding, separator and decimal mark.
+
+    The separator is whichever of ``,`` ``;`` and tab the header has most of. In a ``;``- or
+    tab-separated file a decimal comma (``72,5``) is read as a decimal point, as spreadsheets
+    set to a European locale write it. Every engine reads through this one detection.
     """
     path = require_file(path)
-    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+    codec = detect_encoding(path, require_encoding(encoding))
+    with path.open(encoding=codec, errors="replace", newline="") as handle:
         header = handle.readline().lstrip("\ufeff").rstrip("\r\n")
         has_data = any(line.strip() for line in handle)
-    sep = ";" if header.count(";") > header.count(",") else ","
+    sep = max(SEPARATORS, key=header.count)  # ties go to the comma, listed first
     found = tuple(name.strip() for name in next(csv.reader([header], delimiter=sep), []))
     require_columns(found, columns, path)
     if not has_data:
         raise PipelineInputError(f"{path}: has a header but no data rows")
-    return CsvFormat(sep=sep, decimal="," if sep == ";" else ".", columns=found)
+    return CsvFormat(sep=sep, decimal="." if sep == "," else ",", columns=found, encoding=codec)
 
 
 def read_csv_options(fmt: CsvFormat, columns: Sequence[str]) -> dict[str, object]:
@@ -68,8 +117,12 @@ def read_csv_options(fmt: CsvFormat, columns: Sequence[str]) -> dict[str, object
         "sep": fmt.sep,
         "usecols": list(columns),
         "dtype": str,
-        "encoding": "utf-8-sig",  # a spreadsheet's byte-order mark is not part of the first name
+        "encoding": fmt.encoding,
         "skipinitialspace": True,
+        # Every field stays text, "NA" and "nan" included: clean.clean_scores decides what is
+        # missing, so the stream and the cluster, which read the same text, decide the same.
+        "keep_default_na": False,
+        "na_filter": False,
     }
 
 
@@ -87,7 +140,8 @@ def csv_errors(
     except UnicodeDecodeError as exc:
         offset = bad_offset(exc) if bad_offset else exc.start
         raise PipelineInputError(
-            f"{path}: is not UTF-8 text (bad byte at offset {offset}); save it as UTF-8 CSV"
+            f"{path}: is not {encoding_name(exc.encoding)} text (bad byte at offset {offset}); save it as "
+            "UTF-8 CSV, or name its encoding, e.g. --encoding cp1252 for a Windows export"
         ) from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise PipelineInputError(f"{path}: is not a well-formed CSV file ({exc})") from None
@@ -98,6 +152,7 @@ def read_scores(
     group_col: str = "Class",
     value_col: str = "Score",
     extra: Sequence[str] = (),
+    encoding: str | None = None,
 ) -> tuple[pd.DataFrame, CsvFormat]:
     """Read the group and score columns as text, untouched, so cleaning can see the junk.
 
@@ -106,7 +161,7 @@ def read_scores(
     cleaning step needs the decimal mark).
     """
     columns = [group_col, value_col, *(c for c in extra if c not in (group_col, value_col))]
-    fmt = inspect_csv(path, tuple(columns))
+    fmt = inspect_csv(path, tuple(columns), encoding)
     with csv_errors(path):
         frame = pd.read_csv(path, **read_csv_options(fmt, columns))
     return frame, fmt
@@ -134,15 +189,20 @@ def generate_scores(
     seed: int = 0,
     effect: float = 2.0,
     chunk_rows: int = 100_000,
+    decimals: int = 0,
 ) -> Path:
     """Write a reproducible, deliberately messy exam file of ``rows`` rows, in constant memory.
 
-    Class A scores ~ N(70, 10), class B ~ N(70 + effect, 10), rounded and clipped to 0..100.
+    Class A scores ~ N(70, 10), class B ~ N(70 + effect, 10), clipped to 0..100 and rounded to
+    ``decimals`` places: 0 gives whole points (few distinct values), 6 gives real-valued scores
+    that almost never repeat, the data that shows whether an engine's memory depends on values.
     About 1 % of scores are junk words and about 1 % are blank. The same arguments give the
     same bytes; the file appears only once it is complete.
     """
     if rows < 0:
         raise PipelineInputError(f"--rows must be 0 or more, got {rows}")
+    if not 0 <= decimals <= 12:
+        raise PipelineInputError(f"--decimals must be between 0 and 12, got {decimals}")
     rng = np.random.default_rng(seed)
     out = Path(out)
     with atomic_path(out) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
@@ -151,7 +211,11 @@ def generate_scores(
             n = min(chunk_rows, rows - start)
             classes = rng.choice(np.array(["A", "B"]), size=n)
             means = np.where(classes == "B", 70.0 + effect, 70.0)
-            scores = np.clip(np.rint(rng.normal(means, 10.0)), 0, 100).astype(int).astype(str)
+            values = np.clip(rng.normal(means, 10.0), 0, 100)
+            if decimals == 0:
+                scores = np.rint(values).astype(int).astype(str)
+            else:
+                scores = np.char.mod(f"%.{decimals}f", values)
             kind = rng.random(n)
             junk = rng.choice(np.array(JUNK_TOKENS), size=n)
             scores = np.where(kind < 0.01, junk, scores)

@@ -30,7 +30,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .analysis import GroupSummary, TTestResult
-from .clean import CleanResult, clean_scores
+from .clean import CleanResult, clean_scores, combine_clean_results
 from .config import RunConfig
 from .data import CsvFormat, read_scores
 from .outputs import publish
@@ -411,23 +411,10 @@ class Load(ExamStep):
     retry_delay = 0.2
 
     def run(self, data: str | os.PathLike[str]) -> Loaded:
-        raw, fmt = read_scores(Path(data), self.config.group_col, self.config.value_col)
+        raw, fmt = read_scores(
+            Path(data), self.config.group_col, self.config.value_col, encoding=self.config.encoding
+        )
         return Loaded(raw, fmt)
-
-
-def group_labels(raw: pd.DataFrame, group_col: str) -> list[str]:
-    """The non-blank group labels of the raw file, sorted (as ``pipeline.run_pipeline`` uses)."""
-    labels = raw[group_col].dropna().astype(str).str.strip()
-    return sorted(set(labels[labels != ""]))
-
-
-def combine_clean_results(parts: Sequence[CleanResult]) -> CleanResult:
-    """One CleanResult from the results of consecutive chunks (rows keep their order)."""
-    return CleanResult(
-        frame=pd.concat([p.frame for p in parts], ignore_index=True),
-        rejected=pd.concat([p.rejected for p in parts], ignore_index=True),
-        rows_read=sum(p.rows_read for p in parts),
-    )
 
 
 class Clean(ExamStep):
@@ -455,14 +442,15 @@ class Clean(ExamStep):
             )
             for start in progress(starts, desc="clean", total=len(starts), show=self.show_progress)
         ]
-        return Cleaned(combine_clean_results(parts), group_labels(raw, cfg.group_col))
+        result = combine_clean_results(parts)
+        return Cleaned(result, list(result.labels))
 
 
 class Analyze(ExamStep):
     """Summarise each group and run the t-test."""
 
     def run(self, data: Cleaned) -> Analysis:
-        summaries, result = analyze(data.result, self.config, data.labels)
+        summaries, result = analyze(data.result, self.config)
         return Analysis(summaries, result, data.result.rows_read, data.result.rejected)
 
 

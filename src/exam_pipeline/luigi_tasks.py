@@ -88,6 +88,7 @@ class ExamTask(luigi.Task):
     input_digest = luigi.Parameter(default="", description="file_digest(input_file)")
     group_col = luigi.Parameter(default="Class")
     value_col = luigi.Parameter(default="Score")
+    encoding = luigi.Parameter(default="", description="--encoding; empty: detected")
 
     stage = "task"  # the stem of this step's stage file(s)
     error: BaseException | None = None  # set by on_failure, read by run_luigi
@@ -131,7 +132,9 @@ class LoadScores(ExamTask):
         return self.stage_target("load", ".csv")
 
     def run(self) -> None:
-        raw, fmt = read_scores(self.input_file, self.group_col, self.value_col)
+        raw, fmt = read_scores(
+            self.input_file, self.group_col, self.value_col, encoding=self.encoding or None
+        )
         with self.output().open("w") as handle:
             raw.to_csv(handle, sep=fmt.sep, index=False, lineterminator="\n")
 
@@ -194,7 +197,10 @@ class SummarizeScores(GroupsMixin):
 
     def run(self) -> None:
         groups, rows_read, rows_dropped = self.groups()
-        summaries = {label: asdict(s) for label, s in summarize_groups(groups).items()}
+        summaries = {
+            label: asdict(s)
+            for label, s in summarize_groups(groups, self.value_col, str(self.input_file)).items()
+        }
         data = {"rows_read": rows_read, "rows_dropped": rows_dropped, "groups": summaries}
         with self.output().open("w") as handle:
             json.dump(data, handle, indent=2)
@@ -213,7 +219,8 @@ class TTestScores(GroupsMixin):
         groups, _, _ = self.groups()
         first, second = groups.values()
         with self.output().open("w") as handle:
-            json.dump(asdict(ttest(first, second, self.test)), handle, indent=2)
+            result = ttest(first, second, self.test, self.value_col, str(self.input_file))
+            json.dump(asdict(result), handle, indent=2)
 
 
 def read_summaries(target: luigi.LocalTarget) -> tuple[dict[str, GroupSummary], int, int]:
@@ -387,6 +394,7 @@ def pipeline_task(config: RunConfig) -> Publish:
         input_digest=file_digest(config.source),
         group_col=config.group_col,
         value_col=config.value_col,
+        encoding=config.encoding or "",
         test=config.test,
         alpha=config.alpha,
         db=config.db_url or "",

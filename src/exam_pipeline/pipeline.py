@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from .analysis import GroupSummary, TTestResult, split_groups, summarize_groups, ttest
+from .analysis import GroupSummary, TTestResult, compare, split_groups, summarize_groups
 from .clean import CleanResult, clean_scores
 from .config import RunConfig
 from .data import CsvFormat, read_scores
@@ -18,7 +18,7 @@ from .outputs import publish
 
 def load(config: RunConfig) -> tuple[pd.DataFrame, CsvFormat]:
     """Read the raw group and score columns as text."""
-    return read_scores(config.source, config.group_col, config.value_col)
+    return read_scores(config.source, config.group_col, config.value_col, encoding=config.encoding)
 
 
 def clean(raw: pd.DataFrame, fmt: CsvFormat, config: RunConfig) -> CleanResult:
@@ -26,15 +26,12 @@ def clean(raw: pd.DataFrame, fmt: CsvFormat, config: RunConfig) -> CleanResult:
     return clean_scores(raw, config.group_col, config.value_col, decimal=fmt.decimal)
 
 
-def analyze(
-    cleaned: CleanResult, config: RunConfig, labels: list[str] | None = None
-) -> tuple[dict[str, GroupSummary], TTestResult]:
+def analyze(cleaned: CleanResult, config: RunConfig) -> tuple[dict[str, GroupSummary], TTestResult]:
     """Per-group summaries and the t-test (first group minus second, labels sorted)."""
-    groups = split_groups(
-        cleaned.frame, config.group_col, config.value_col, str(config.source), labels
-    )
-    first, second = groups.values()
-    return summarize_groups(groups), ttest(first, second, config.test)
+    source = str(config.source)
+    groups = split_groups(cleaned.frame, config.group_col, config.value_col, source, cleaned.labels)
+    summaries = summarize_groups(groups, config.value_col, source)
+    return summaries, compare(summaries, config.test, config.value_col, source)
 
 
 def run_pipeline(config: RunConfig) -> dict[str, Any]:
@@ -42,6 +39,5 @@ def run_pipeline(config: RunConfig) -> dict[str, Any]:
     config = config.checked()
     raw, fmt = load(config)
     cleaned = clean(raw, fmt, config)
-    labels = raw[config.group_col].dropna().astype(str).str.strip()
-    summaries, result = analyze(cleaned, config, sorted(set(labels[labels != ""])))
+    summaries, result = analyze(cleaned, config)
     return publish(config, summaries, result, cleaned.rows_read, cleaned.rejected)

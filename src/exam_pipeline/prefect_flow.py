@@ -34,7 +34,9 @@ TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE}
 @task(task_run_name="load", **TASK_OPTIONS)
 def load(config: RunConfig) -> tuple[pd.DataFrame, CsvFormat]:
     """Read the group and score columns as text (the shared reader checks the columns)."""
-    raw, fmt = read_scores(config.source, config.group_col, config.value_col)
+    raw, fmt = read_scores(
+        config.source, config.group_col, config.value_col, encoding=config.encoding
+    )
     get_run_logger().info("read %d rows from %s", len(raw), Path(config.source).name)
     return raw, fmt
 
@@ -50,35 +52,35 @@ def clean(raw: pd.DataFrame, fmt: CsvFormat, config: RunConfig) -> CleanResult:
     return cleaned
 
 
-def group_labels(raw: pd.DataFrame, group_col: str) -> list[str]:
-    """The group labels seen before cleaning, sorted (so an all-junk group is still reported)."""
-    labels = raw[group_col].dropna().astype(str).str.strip()
-    return sorted(set(labels[labels != ""]))
-
-
 @task(task_run_name="split", **TASK_OPTIONS)
-def split(cleaned: CleanResult, config: RunConfig, labels: list[str]) -> dict[str, pd.Series]:
+def split(cleaned: CleanResult, config: RunConfig) -> dict[str, pd.Series]:
     """The scores of each of the two classes (fails clearly if there are not exactly two)."""
     return analysis.split_groups(
-        cleaned.frame, config.group_col, config.value_col, str(config.source), labels
+        cleaned.frame, config.group_col, config.value_col, str(config.source), cleaned.labels
     )
 
 
 @task(task_run_name="summarize", **TASK_OPTIONS)
-def summarize(groups: dict[str, pd.Series]) -> dict[str, GroupSummary]:
+def summarize(groups: dict[str, pd.Series], config: RunConfig) -> dict[str, GroupSummary]:
     """Descriptive statistics per class."""
-    summaries = analysis.summarize_groups(groups)
+    summaries = analysis.summarize_groups(groups, config.value_col, str(config.source))
     for label, s in summaries.items():
         get_run_logger().info("class %s: n=%d, mean=%.2f, std=%.2f", label, s.n, s.mean, s.std)
     return summaries
 
 
 @task(task_run_name="ttest", **TASK_OPTIONS)
-def ttest(groups: dict[str, pd.Series], test: str) -> TTestResult:
-    """The independent t-test, first class minus second."""
-    first, second = groups.values()
-    result = analysis.ttest(first, second, test)
-    get_run_logger().info("%s t-test: t=%.2f, %s", test, result.t, report_mod.format_p(result.p))
+def ttest(summaries: dict[str, GroupSummary], config: RunConfig) -> TTestResult:
+    """The independent t-test, first class minus second, from the two summaries."""
+    result = analysis.compare(summaries, config.test, config.value_col, str(config.source))
+    get_run_logger().info(
+        "%s t-test: t=%.2f, %s, difference %.2f (%s)",
+        config.test,
+        result.t,
+        report_mod.format_p(result.p),
+        result.difference,
+        f"Hedges' g = {result.hedges_g:.2f}",
+    )
     return result
 
 
@@ -123,9 +125,9 @@ def exam_flow(config: RunConfig) -> dict[str, Any]:
     """Load, clean, split, summarize, test, publish: the same steps as ``--engine pandas``."""
     raw, fmt = load(config)
     cleaned = clean(raw, fmt, config)
-    groups = split(cleaned, config, group_labels(raw, config.group_col))
-    summaries = summarize(groups)
-    result = ttest(groups, config.test)
+    groups = split(cleaned, config)
+    summaries = summarize(groups, config)
+    result = ttest(summaries, config)
     report = publish(config, summaries, result, cleaned)
     artifacts(report)
     return report

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from .analysis import GroupSummary, TTestResult
+from .analysis import HEDGES_G, GroupSummary, TTestResult
+from .validate import PipelineInputError
 
 TEST_NAMES = {
     "welch": "Welch's t-test (unequal variances)",
@@ -22,8 +25,13 @@ def build_report(
     rows_read: int,
     rows_dropped: int,
 ) -> dict[str, Any]:
-    """Assemble the report.json structure (its keys are a contract other engines rely on)."""
-    return {
+    """Assemble the report.json structure (its keys are a contract other engines rely on).
+
+    ``difference`` is the first group's mean minus the second's (the sign of ``t``);
+    ``ci_low``/``ci_high`` its ``confidence`` interval; ``hedges_g`` the standardised difference.
+    """
+    low, high = result.interval(alpha)
+    report = {
         "engine": engine,
         "test": result.test,
         "alpha": alpha,
@@ -31,10 +39,26 @@ def build_report(
         "df": result.df,
         "p": result.p,
         "significant": bool(result.p < alpha),
+        "difference": result.difference,
+        "confidence": 1 - alpha,
+        "ci_low": low,
+        "ci_high": high,
+        "hedges_g": result.hedges_g,
         "rows_read": int(rows_read),
         "rows_dropped": int(rows_dropped),
         "groups": {label: s.to_report() for label, s in summaries.items()},
     }
+    require_finite(report)
+    return report
+
+
+def require_finite(report: Mapping[str, Any], where: str = "report") -> None:
+    """Refuse a report with a NaN or infinity in it: JSON has no such numbers (a last guard)."""
+    for key, value in report.items():
+        if isinstance(value, Mapping):
+            require_finite(value, f"{where}.{key}")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise PipelineInputError(f"the {where}'s {key!r} came out as {value}: nothing written")
 
 
 def format_p(p: float) -> str:
@@ -60,8 +84,42 @@ def conclusion(report: Mapping[str, Any]) -> str:
 
 
 def to_json(report: Mapping[str, Any]) -> str:
-    """report.json text: stable key order, two-space indent, trailing newline."""
-    return json.dumps(report, indent=2) + "\n"
+    """report.json text: strict JSON (no NaN or Infinity), stable key order, two-space indent."""
+    return json.dumps(report, indent=2, allow_nan=False) + "\n"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def from_json(text: str) -> dict[str, Any]:
+    """Parse report.json strictly: ``NaN``/``Infinity`` are refused, as jq or JavaScript would."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
+def read_report(path: str | Path) -> dict[str, Any]:
+    """A report.json file, parsed strictly (:func:`from_json`)."""
+    return from_json(Path(path).read_text(encoding="utf-8"))
+
+
+def effect_in_words(report: Mapping[str, Any]) -> str:
+    """How big the difference is and how well it is known, e.g. "B scored 11.8 points higher"."""
+    (a, _), (b, _) = report["groups"].items()
+    diff, low, high = report["difference"], report["ci_low"], report["ci_high"]
+    higher, lower = (b, a) if diff < 0 else (a, b)
+    if diff < 0:
+        diff, low, high = -diff, -high, -low
+    level = f"{report['confidence'] * 100:g} %"
+    return (
+        f"Class {higher} scored {number(diff)} points higher on average than class {lower} "
+        f"({level} confidence interval {number(low)} to {number(high)}); Hedges' g = "
+        f"{abs(report['hedges_g']):.2f} standard deviations."
+    )
+
+
+def number(x: float) -> str:
+    """A score-sized number with one decimal (11.8); a very large or small one in 3 digits."""
+    return f"{x:.1f}" if x == 0 or 0.1 <= abs(x) < 1e6 else f"{x:.3g}"
 
 
 def to_markdown(report: Mapping[str, Any]) -> str:
@@ -85,7 +143,13 @@ def to_markdown(report: Mapping[str, Any]) -> str:
         "",
         f"t = {report['t']:.2f}, df = {report['df']:.2f}, {format_p(report['p'])}.",
         "",
+        f"Effect: {effect_in_words(report)}",
+        "",
         f"Conclusion: {conclusion(report)}",
+        "",
+        f"The interval is the mean difference plus or minus the t quantile times its standard "
+        f"error; {HEDGES_G}. A small p alone says a difference exists, not that it matters: "
+        "with many students almost any difference is significant.",
         "",
         f"Engine: {report['engine']}.",
         "",

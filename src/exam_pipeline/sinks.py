@@ -28,6 +28,11 @@ runs = sa.Table(
     sa.Column("df", sa.Float, nullable=False),
     sa.Column("p", sa.Float, nullable=False),
     sa.Column("significant", sa.Boolean, nullable=False),
+    # The effect's size and precision; nullable only for rows saved before they were reported.
+    sa.Column("difference", sa.Float),
+    sa.Column("ci_low", sa.Float),
+    sa.Column("ci_high", sa.Float),
+    sa.Column("hedges_g", sa.Float),
     sa.Column("rows_read", sa.Integer, nullable=False),
     sa.Column("rows_dropped", sa.Integer, nullable=False),
     sa.Column("group_a", sa.String(64), nullable=False),
@@ -37,6 +42,25 @@ runs = sa.Table(
     sa.Column("n_b", sa.Integer, nullable=False),
     sa.Column("mean_b", sa.Float, nullable=False),
 )
+
+
+#: The report's top-level keys that the row copies as they are.
+RUN_KEYS: tuple[str, ...] = (
+    "engine", "test", "alpha", "t", "df", "p", "significant",
+    "difference", "ci_low", "ci_high", "hedges_g",
+)  # fmt: skip
+
+
+def add_missing_columns(conn: sa.Connection) -> None:
+    """Bring a ``pipeline_runs`` table made by an older version up to date (new columns added).
+
+    An earlier run's database in ``output/`` would otherwise make every new run fail.
+    """
+    have = {column["name"] for column in sa.inspect(conn).get_columns(runs.name)}
+    for column in runs.columns:
+        if column.name not in have:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {runs.name} ADD COLUMN {column.name} {kind}"))
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -51,7 +75,7 @@ def run_row(report: Mapping[str, Any]) -> dict[str, Any]:
     """Flatten a report into one ``pipeline_runs`` row."""
     (label_a, a), (label_b, b) = report["groups"].items()
     return {
-        **{key: report[key] for key in ("engine", "test", "alpha", "t", "df", "p", "significant")},
+        **{key: report[key] for key in RUN_KEYS},
         "rows_read": report["rows_read"],
         "rows_dropped": report["rows_dropped"],
         "group_a": label_a,
@@ -69,6 +93,7 @@ def save_run(url: str, report: Mapping[str, Any]) -> None:
     try:
         with engine.begin() as conn:
             metadata.create_all(conn)
+            add_missing_columns(conn)
             conn.execute(runs.insert().values(**run_row(report)))
     except SQLAlchemyError as exc:
         raise PipelineInputError(

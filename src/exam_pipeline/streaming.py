@@ -1,44 +1,44 @@
-"""The ``stream`` engine: read a CSV row by row and never hold the whole file (lesson 02).
+"""The ``stream`` engine: read a CSV a block of rows at a time and never hold the whole file.
 
-Lesson 02 builds these pieces by hand: a generator of rows, per-row cleaning with the same
-rules and reasons as :mod:`exam_pipeline.clean`, running statistics (Welford), and a t-test
-from summary statistics. :func:`run_stream` is the finished engine. Its hot loop is written
-out inline on purpose: a chain of generators pays for one Python call per row and per stage,
-which costs more than the parsing itself (see ``benchmarks/RESULTS.md``).
+Lesson 02 builds the pieces by hand: a generator of rows (:func:`read_rows`), per-row cleaning
+with the rules of :func:`exam_pipeline.clean.clean_scores` (:func:`clean_rows`), and running
+statistics that merge (:class:`RunningStats`, Welford's update and Chan's merge). A t-test needs
+only n, mean and variance per group, so one pass in O(1) memory is enough for it (:class:`Scan`).
+
+The engine, :func:`run_stream`, does the same a block of rows at a time (pandas' chunked reader and
+the shared ``clean_scores``: a Python call per row costs more than the parsing), sends rejected
+rows to disk as they come, and writes each group's cleaned numbers to a temporary binary file.
+The median and quartiles need a second look at the values: ``exam_pipeline.summary`` takes
+them from that file in a few passes with fixed-size histograms, so they are exact and memory stays
+flat however many rows there are and however many distinct values they have.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import re
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
+import numpy as np
 import pandas as pd
 
-from .analysis import GroupSummary, TTestResult, summarize_counts, ttest_from_summaries
-from .clean import REJECTED_COLUMNS, clean_scores
+from .analysis import GroupSummary, TTestResult, compare
+from .clean import NA_TOKENS, NAN_WORD, REJECTED_COLUMNS, CleanResult, clean_scores
 from .config import RunConfig
-from .data import CsvFormat, csv_errors, inspect_csv, read_csv_options
+from .data import CsvFormat, csv_errors, encoding_name, inspect_csv, read_csv_options
+from .summary import Chunk, Extent, extents, summarize
 from .validate import PipelineInputError, require_group_sizes, require_two_groups
 
-#: Fields ``pandas.read_csv`` turns into NaN by default (its ``STR_NA_VALUES``), so a stream
-#: reads "n/a" or "NULL" exactly as the pandas engine does: as a *missing* value, not as junk.
-NA_TOKENS: frozenset[str] = frozenset(
-    {
-        "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-        "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
-    }
-)  # fmt: skip
-
-#: Distinct rejected (group, score) pairs remembered; beyond this each one is re-checked, so
-#: memory stays bounded even if every row of a file is a different kind of junk.
-BAD_CACHE_LIMIT = 10_000
+#: Rows the engine reads, cleans and forgets at a time (a few MB of text).
+CHUNK_ROWS = 200_000
+#: Values read back from a group's temporary file at a time (8 MB).
+BLOCK_VALUES = 1 << 20
 
 #: One raw row: (file line, group text or None, score text or None).
 RawRow = tuple[int, "str | None", "str | None"]
@@ -61,8 +61,8 @@ class CleanRow:
 def parse_score(text: str, decimal: str = ".") -> float | None:
     """The number in ``text``, or None: what ``pd.to_numeric(errors="coerce")`` would say.
 
-    ``float()`` alone is more lenient than pandas: it accepts "1_000", "nan" and non-ASCII
-    digits, which pandas treats as not a number.
+    ``float()`` alone is more lenient than pandas: it accepts "1_000" and non-ASCII digits,
+    which pandas treats as not a number. "inf" is a number to both; "nan" is None here.
     """
     if decimal != ".":
         text = text.replace(decimal, ".")
@@ -75,25 +75,25 @@ def parse_score(text: str, decimal: str = ".") -> float | None:
     return None if math.isnan(value) else value
 
 
-def _missing(value: str | None) -> bool:
-    return value is None or value in NA_TOKENS
-
-
 def clean_fields(
     group: str | None, text: str | None, decimal: str = "."
 ) -> tuple[str, float | None, str, str | None]:
     """(group, score, score text, reason) for one row, with the reasons of ``clean_scores``.
 
-    ``None`` or a pandas NA token (``"n/a"``, ``""``) counts as missing. The checks run in the
-    order of :data:`exam_pipeline.clean.REASONS`; the first that applies is the reason.
+    ``None`` or a pandas NA token (``"n/a"``, ``""``) counts as missing; "nan" and "inf" (any
+    case, any sign) are not finite numbers. The checks run in the order of
+    :data:`exam_pipeline.clean.REASONS`; the first that applies is the reason.
     """
-    label = "" if _missing(group) else group.strip()  # type: ignore[union-attr]
-    raw = "" if _missing(text) else text.strip()  # type: ignore[union-attr]
+    label = "" if group is None or group.strip() in NA_TOKENS else group.strip()
+    raw = "" if text is None else text.strip()
+    nan_word = re.fullmatch(NAN_WORD, raw, re.IGNORECASE) is not None
     if not label:
         return "", None, raw, "missing group"
-    if not raw:
+    if raw in NA_TOKENS and not nan_word:
         return label, None, raw, "missing score"
     score = parse_score(raw, decimal)
+    if nan_word or (score is not None and not math.isfinite(score)):
+        return label, None, raw, "not a finite number"
     if score is None:
         return label, None, raw, "non-numeric score"
     return label, score, raw, None
@@ -110,7 +110,7 @@ def read_rows(
     Blank lines are skipped (as ``read_csv`` does); a short row gives None for what is missing.
     """
     gi, vi = fmt.columns.index(group_col), fmt.columns.index(value_col)
-    with _open_csv(path) as handle, _reading(path):
+    with open(path, encoding=fmt.encoding, newline="") as handle, _reading(path):
         reader = csv.reader(handle, delimiter=fmt.sep, skipinitialspace=True)
         next(reader, None)  # the header, already checked by inspect_csv
         for row in reader:
@@ -146,6 +146,14 @@ class RunningStats:
         self.mean += delta / self.n
         self.m2 += delta * (x - self.mean)
 
+    @classmethod
+    def of(cls, values: np.ndarray) -> RunningStats:
+        """The same three numbers for a whole block of values at once (numpy, two passes)."""
+        if len(values) == 0:
+            return cls()
+        mean = float(values.mean())
+        return cls(len(values), mean, float(np.square(values - mean).sum()))
+
     def merge(self, other: RunningStats) -> RunningStats:
         """Combine two partial results (Chan et al.), e.g. from two chunks or two processes."""
         n = self.n + other.n
@@ -166,152 +174,196 @@ class RunningStats:
         return math.sqrt(self.variance)
 
 
-# -- the engine's scan: the same rules, written as one tight loop -------------------------
+# -- one pass, fixed size: what a t-test needs -------------------------------------------------
 
 
 @dataclass
 class Scan:
-    """What one pass over a file leaves behind: value counts per group, never the rows."""
+    """What one pass over rows leaves behind: per group n, mean and m2, whatever the values."""
 
-    counts: dict[str, dict[float, int]] = field(default_factory=dict)
+    stats: dict[str, RunningStats] = field(default_factory=dict)
     #: Every group seen, even one whose scores were all junk (reported as "has 0 valid values").
     labels: set[str] = field(default_factory=set)
     rows_read: int = 0
     rows_dropped: int = 0
 
-
-RejectSink = Callable[[tuple[Any, ...]], Any]
-
-
-def scan_counts(
-    path: str | Path,
-    fmt: CsvFormat,
-    group_col: str = "Class",
-    value_col: str = "Score",
-    on_reject: RejectSink | None = None,
-) -> Scan:
-    """Count each (group, value) in one pass; hand every dropped row to ``on_reject``.
-
-    The loop does two dict operations per row and calls no Python function: a row is keyed
-    by its raw (group, score) text, and each distinct key is cleaned only once. Scores take
-    few distinct values, so the dicts stay small however long the file is.
-    """
-    gi, vi = fmt.columns.index(group_col), fmt.columns.index(value_col)
-    pick = itemgetter(gi, vi)
-    good: dict[tuple[str | None, str | None], int] = {}
-    bad: dict[tuple[str | None, str | None], tuple[str, str, str]] = {}
-    labels: set[str] = set()
-    dropped = 0
-    with _open_csv(path) as handle, _reading(path):
-        reader = csv.reader(handle, delimiter=fmt.sep, skipinitialspace=True)
-        next(reader, None)
-        for row in reader:
-            try:
-                key = pick(row)
-            except IndexError:  # a blank line or a short row: rare, so handled off the fast path
-                if not row or row == [""]:
-                    continue
-                key = (row[gi] if gi < len(row) else None, row[vi] if vi < len(row) else None)
-            if key in good:
-                good[key] += 1
-                continue
-            verdict = bad.get(key)
-            if verdict is None:
-                label, _, raw, reason = clean_fields(*key, decimal=fmt.decimal)
-                if label:
-                    labels.add(label)
-                if reason is None:
-                    good[key] = 1
-                    continue
-                verdict = (label, raw, reason)
-                if len(bad) < BAD_CACHE_LIMIT:
-                    bad[key] = verdict
-            dropped += 1
-            if on_reject is not None:
-                on_reject((reader.line_num, *verdict))
-    counts: dict[str, dict[float, int]] = {}
-    for (group, text), n in good.items():
-        label, score, _, _ = clean_fields(group, text, fmt.decimal)
-        per_group = counts.setdefault(label, {})
-        per_group[score] = per_group.get(score, 0) + n  # type: ignore[index]
-    return Scan(counts, labels, sum(good.values()) + dropped, dropped)
-
-
-def scan_file(path: str | Path, group_col: str = "Class", value_col: str = "Score") -> Scan:
-    """Scan one file (format detected). Importable, so a process pool can run it (lesson 02)."""
-    fmt = inspect_csv(path, (group_col, value_col))
-    return scan_counts(path, fmt, group_col, value_col)
+    @classmethod
+    def of(cls, cleaned: CleanResult, group_col: str = "Class", value_col: str = "Score") -> Scan:
+        """The scan of one cleaned chunk: a few numbers per group, however long the chunk."""
+        frame = cleaned.frame
+        stats = {
+            str(label): RunningStats.of(values.to_numpy(float))
+            for label, values in frame.groupby(group_col, sort=True)[value_col]
+        }
+        return cls(stats, set(cleaned.labels), cleaned.rows_read, cleaned.rows_dropped)
 
 
 def merge_scans(scans: Iterable[Scan]) -> Scan:
-    """Add up scans of several files or shards: counts simply add (the reduce of map-reduce)."""
+    """Add up scans of several chunks, files or partitions (the reduce of map-reduce)."""
     total = Scan()
     for scan in scans:
-        for label, values in scan.counts.items():
-            per_group = total.counts.setdefault(label, {})
-            for value, n in values.items():
-                per_group[value] = per_group.get(value, 0) + n
+        for label, stats in scan.stats.items():
+            total.stats[label] = total.stats.get(label, RunningStats()).merge(stats)
         total.labels |= scan.labels
         total.rows_read += scan.rows_read
         total.rows_dropped += scan.rows_dropped
     return total
 
 
-def analyze_scan(
-    scan: Scan,
-    test: str = "welch",
+def scan_file(
+    path: str | Path,
     group_col: str = "Class",
     value_col: str = "Score",
-    source: str = "input",
-) -> tuple[dict[str, GroupSummary], TTestResult]:
-    """Per-group summaries and the t-test from counts, with the checks of ``split_groups``."""
-    first, second = require_two_groups(scan.labels, group_col, source)
-    sizes = {label: sum(scan.counts.get(label, {}).values()) for label in (first, second)}
-    require_group_sizes(sizes, value_col, source)
-    summaries = {label: summarize_counts(scan.counts[label]) for label in (first, second)}
-    return summaries, ttest_from_summaries(summaries[first], summaries[second], test)
+    chunksize: int = CHUNK_ROWS,
+) -> Scan:
+    """Scan one file a chunk at a time. Importable, so a process pool can run it (lesson 02)."""
+    fmt = inspect_csv(path, (group_col, value_col))
+    return merge_scans(
+        Scan.of(cleaned, group_col, value_col)
+        for cleaned in clean_chunks(path, fmt, group_col, value_col, chunksize)
+    )
 
 
-def scan_chunks(
+def ttest_from_scan(
+    scan: Scan, test: str = "welch", group_col: str = "Class", value_col: str = "Score"
+) -> TTestResult:
+    """The t-test from a scan's n, mean and variance per group (the median needs more passes)."""
+    first, second = require_two_groups(scan.labels, group_col, "input")
+    sizes = {label: scan.stats.get(label, RunningStats()).n for label in (first, second)}
+    require_group_sizes(sizes, value_col, "input")
+    summaries = {
+        label: GroupSummary(
+            n=s.n,
+            mean=s.mean,
+            std=s.std,
+            median=math.nan,
+            min=math.nan,
+            max=math.nan,
+            q1=math.nan,
+            q3=math.nan,
+            whislo=math.nan,
+            whishi=math.nan,
+        )  # fmt: skip
+        for label, s in ((label, scan.stats[label]) for label in (first, second))
+    }
+    return compare(summaries, test, value_col)
+
+
+# -- the engine -------------------------------------------------------------------------------
+
+
+def clean_chunks(
     path: str | Path,
     fmt: CsvFormat,
     group_col: str = "Class",
     value_col: str = "Score",
-    chunksize: int = 100_000,
-    on_reject: Callable[[Iterable[tuple[Any, ...]]], Any] | None = None,
-) -> Scan:
-    """Chunked pandas: ``read_csv(chunksize=...)``, ``clean_scores`` per chunk, keep only counts.
+    chunksize: int = CHUNK_ROWS,
+) -> Iterator[CleanResult]:
+    """``read_csv(chunksize=...)`` and ``clean_scores`` on each chunk, lazily.
 
-    Memory grows with the chunk size, not the file; each chunk is vectorised pandas work.
+    The chunks share one running index, so rejected rows keep the line numbers of the file.
     """
-    scan = Scan()
     options = read_csv_options(fmt, [group_col, value_col])
     with csv_errors(path), pd.read_csv(path, chunksize=chunksize, **options) as chunks:
-        for chunk in chunks:  # the index runs on across chunks, so line numbers stay right
-            cleaned = clean_scores(chunk, group_col, value_col, decimal=fmt.decimal)
-            part = Scan(rows_read=cleaned.rows_read, rows_dropped=cleaned.rows_dropped)
-            labels = chunk[group_col].dropna().astype(str).str.strip()
-            part.labels = set(labels[labels != ""])
-            for (label, value), n in cleaned.frame.value_counts([group_col, value_col]).items():
-                part.counts.setdefault(label, {})[value] = int(n)
-            scan = merge_scans([scan, part])
+        for chunk in chunks:
+            yield clean_scores(chunk, group_col, value_col, decimal=fmt.decimal)
+
+
+class Spill:
+    """Each group's cleaned numbers in a temporary binary file (8 bytes a value), read back in blocks.
+
+    Only the first two groups are kept: a file with more is refused once it has been read.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.files: dict[str, Path] = {}
+        self._handles: dict[str, BinaryIO] = {}
+        self._stack = ExitStack()
+
+    def __enter__(self) -> Spill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def add(self, cleaned: CleanResult, group_col: str, value_col: str) -> None:
+        """Append a cleaned chunk's scores to their groups' files."""
+        frame = cleaned.frame
+        for label, values in frame.groupby(group_col, sort=False)[value_col]:
+            label = str(label)
+            if label not in self._handles:
+                if len(self._handles) == 2:
+                    continue
+                self.files[label] = self.folder / f"group-{len(self.files)}.f8"
+                self._handles[label] = self._stack.enter_context(self.files[label].open("wb"))
+            values.to_numpy(np.float64).tofile(self._handles[label])
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def run_pass(self, f: Callable[[Chunk], dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """``f`` of every block: block i of each group's file (``exam_pipeline.summary``'s passes)."""
+        with ExitStack() as stack:
+            handles = {label: stack.enter_context(p.open("rb")) for label, p in self.files.items()}
+            while handles:
+                chunk = {}
+                for label, handle in list(handles.items()):
+                    block = np.fromfile(handle, np.float64, count=BLOCK_VALUES)
+                    if len(block):
+                        chunk[label] = block
+                    else:
+                        del handles[label]
+                if chunk:
+                    yield f(chunk)
+
+
+def stream_summaries(
+    config: RunConfig, on_reject: Callable[[pd.DataFrame], Any] | None = None
+) -> tuple[dict[str, GroupSummary], TTestResult, int, int]:
+    """Summaries, the t-test, rows read and rows dropped, in fixed memory; rejects to ``on_reject``."""
+    source = config.source
+    fmt = inspect_csv(source, (config.group_col, config.value_col), config.encoding)
+    rows_read = rows_dropped = 0
+    labels: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="exam-stream-") as folder, Spill(Path(folder)) as spill:
+        for cleaned in clean_chunks(source, fmt, config.group_col, config.value_col):
+            rows_read += cleaned.rows_read
+            rows_dropped += cleaned.rows_dropped
+            labels.update(cleaned.labels)
+            spill.add(cleaned, config.group_col, config.value_col)
             if on_reject is not None:
-                on_reject(cleaned.rejected.itertuples(index=False, name=None))
-    return scan
+                on_reject(cleaned.rejected)
+        spill.close()
+        summaries = summarize_spilled(spill.run_pass, labels, config)
+    return (
+        summaries,
+        compare(summaries, config.test, config.value_col, str(source)),
+        rows_read,
+        rows_dropped,
+    )
 
 
-Scanner = Callable[[CsvFormat, Any], Scan]
+def summarize_spilled(
+    run_pass: Callable[[Callable[[Chunk], dict[str, Any]]], Iterable[dict[str, Any]]],
+    labels: Iterable[str],
+    config: RunConfig,
+) -> dict[str, GroupSummary]:
+    """The checks every engine makes (two groups, two values each), then the summary passes."""
+    source = str(config.source)
+    first, second = require_two_groups(labels, config.group_col, source)
+    ext: Mapping[str, Extent] = extents(run_pass, [first, second])
+    require_group_sizes({g: e.n for g, e in ext.items()}, config.value_col, source)
+    return summarize(run_pass, ext, config.value_col, source)
 
 
-def _run_one_pass(config: RunConfig, scanner: Scanner) -> dict[str, Any]:
-    """Scan once while rejected rows go to a temp file in --out; then publish the counts."""
+def run_stream(config: RunConfig) -> dict[str, Any]:
+    """The ``stream`` engine: fixed memory; rejected rows go to disk as they come."""
     # Imported here: publishing pulls in Matplotlib and SQLAlchemy, which the process-pool
     # workers that import this module only to scan files (lesson 02) never need.
     from .outputs import publish
 
     config = config.checked()
-    source = config.source
-    fmt = inspect_csv(source, (config.group_col, config.value_col))
     out = Path(config.out)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -321,42 +373,19 @@ def _run_one_pass(config: RunConfig, scanner: Scanner) -> dict[str, Any]:
         with open(fd, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(REJECTED_COLUMNS)
-            scan = scanner(fmt, writer)
-        summaries, result = analyze_scan(
-            scan, config.test, config.group_col, config.value_col, str(source)
-        )
-        return publish(config, summaries, result, scan.rows_read, tmp, scan.rows_dropped)
+
+            def on_reject(rejected: pd.DataFrame) -> None:
+                writer.writerows(rejected.itertuples(index=False, name=None))
+
+            summaries, result, rows_read, rows_dropped = stream_summaries(config, on_reject)
+        return publish(config, summaries, result, rows_read, tmp, rows_dropped)
     finally:
         tmp.unlink(missing_ok=True)  # already moved into place on success
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # a failed run leaves no trace in --out
 
 
-def run_stream(config: RunConfig) -> dict[str, Any]:
-    """The ``stream`` engine: one pass, constant memory; rejected rows go to disk as they come."""
-
-    def scanner(fmt: CsvFormat, writer: Any) -> Scan:
-        return scan_counts(config.source, fmt, config.group_col, config.value_col, writer.writerow)
-
-    return _run_one_pass(config, scanner)
-
-
-def run_chunks(config: RunConfig, chunksize: int = 100_000) -> dict[str, Any]:
-    """The same run with chunked pandas (lesson 02 and the benchmark compare it with ``stream``)."""
-
-    def scanner(fmt: CsvFormat, writer: Any) -> Scan:
-        return scan_chunks(
-            config.source, fmt, config.group_col, config.value_col, chunksize, writer.writerows
-        )
-
-    return _run_one_pass(config, scanner)
-
-
 # -- small helpers -----------------------------------------------------------------------
-
-
-def _open_csv(path: str | Path) -> TextIO:
-    return open(path, encoding="utf-8-sig", newline="")
 
 
 @contextmanager
@@ -369,7 +398,9 @@ def _reading(path: str | Path) -> Iterator[None]:
         yield
     except UnicodeDecodeError as exc:
         raise PipelineInputError(
-            f"{path}: is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8 CSV"
+            f"{path}: is not {encoding_name(exc.encoding)} text (bad byte at offset {exc.start}); "
+            "save it as "
+            "UTF-8 CSV, or name its encoding, e.g. --encoding cp1252"
         ) from None
     except csv.Error as exc:
         raise PipelineInputError(f"{path}: is not a well-formed CSV file ({exc})") from None

@@ -6,6 +6,7 @@ or the row and says what was expected. The CLI prints it on one line and exits w
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -15,7 +16,11 @@ class PipelineInputError(ValueError):
 
 
 def require_file(path: str | Path) -> Path:
-    """Return ``path`` as a Path if it is a non-empty, UTF-8 text file; raise otherwise."""
+    """Return ``path`` as a Path if it is an existing, non-empty file; raise otherwise.
+
+    Whether its bytes are text in the expected encoding is :func:`exam_pipeline.data.inspect_csv`'s
+    business: it knows the encoding.
+    """
     path = Path(path)
     if not path.exists():
         raise PipelineInputError(f"{path}: no such file")
@@ -25,20 +30,20 @@ def require_file(path: str | Path) -> Path:
         raise PipelineInputError(
             f"{path}: the file is empty, expected a CSV header line and data rows"
         )
-    with path.open("rb") as handle:
-        head = handle.read(64 * 1024)
-    if b"\x00" in head:
-        raise PipelineInputError(f"{path}: looks like a binary file, expected CSV text")
-    try:
-        # A multi-byte character may be cut at the end of the sample; ignore only that.
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:
-            raise PipelineInputError(
-                f"{path}: is not UTF-8 text (byte 0x{head[exc.start]:02x} at offset {exc.start}); "
-                "save it as UTF-8 CSV"
-            ) from None
     return path
+
+
+def require_encoding(encoding: str | None) -> str | None:
+    """Return ``encoding`` if Python knows it (``cp1252``, ``latin-1``, ...); raise otherwise."""
+    if encoding is None:
+        return None
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise PipelineInputError(
+            f"--encoding {encoding}: not an encoding Python knows (try utf-8, cp1252 or latin-1)"
+        ) from None
+    return encoding
 
 
 def require_columns(found: Sequence[str], wanted: Iterable[str], source: str | Path) -> None:
