@@ -32,8 +32,8 @@ METHODS: dict[str, str] = {
     "pandas": "pandas, default C parser (`--engine pandas`)",
     "pyarrow": 'pandas, `read_csv(engine="pyarrow")`',
     "na_values": "pandas, junk tokens told to `read_csv(na_values=...)`",
-    "chunks": "chunked pandas, `chunksize=100_000`",
-    "stream": "stream, one `csv.reader` loop (`--engine stream`)",
+    "stream": "stream: chunks, summaries merged, values spilled to disk (`--engine stream`)",
+    "dask": "dask: partitions on a local cluster (`--engine dask`)",
 }
 
 #: scan-only pieces for "where the time goes" (no cleaning rules beyond what is named)
@@ -41,8 +41,8 @@ PIECES: dict[str, str] = {
     "read_csv": "`pd.read_csv(dtype=str)` alone",
     "to_numeric": "`pd.to_numeric(errors='coerce')` on the read column",
     "bare_reader": "a bare `csv.reader` loop that only counts rows",
-    "generator_chain": "generator chain `read_rows` -> `clean_rows` -> count (calls per row)",
-    "scan_counts": "`scan_counts`: the stream engine's inlined loop, with cleaning",
+    "generator_chain": "generator chain `read_rows` -> `clean_rows` -> Welford (calls per row)",
+    "distinct_cache": "a dict of every distinct (class, score) text: the old stream's cache",
 }
 
 
@@ -62,7 +62,7 @@ def _run_method(method: str, path: Path, out: Path) -> dict:
     from exam_pipeline.config import RunConfig
     from exam_pipeline.data import JUNK_TOKENS, inspect_csv
     from exam_pipeline.outputs import publish
-    from exam_pipeline.streaming import clean_rows, read_rows, run_chunks, run_stream, scan_counts
+    from exam_pipeline.streaming import RunningStats, clean_rows, read_rows, run_stream
 
     config = RunConfig(input=path, out=out, engine=method, db="none")
     cols = ["Class", "Score"]
@@ -73,8 +73,7 @@ def _run_method(method: str, path: Path, out: Path) -> dict:
     if method == "pyarrow":
         raw = pd.read_csv(path, engine="pyarrow", usecols=cols, dtype=str)
         cleaned = clean_scores(raw)
-        labels = raw["Class"].dropna().astype(str).str.strip()
-        summaries, result = pipeline.analyze(cleaned, config, sorted(set(labels[labels != ""])))
+        summaries, result = pipeline.analyze(cleaned, config)
         return publish(config, summaries, result, cleaned.rows_read, cleaned.rejected)
     if method == "na_values":
         # The pandas answer when the junk is known up front: the C parser makes floats directly.
@@ -87,10 +86,12 @@ def _run_method(method: str, path: Path, out: Path) -> dict:
         return publish(
             config, summarize_groups(groups), ttest(first, second), len(frame), rejected, dropped
         )
-    if method == "chunks":
-        return run_chunks(config, chunksize=100_000)
     if method == "stream":
         return run_stream(config)
+    if method == "dask":
+        from exam_pipeline.dask_engine import run_dask
+
+        return run_dask(config)
     fmt = inspect_csv(path)
     if method == "read_csv":
         return {"rows_read": len(pd.read_csv(path, usecols=cols, dtype=str))}
@@ -108,12 +109,17 @@ def _run_method(method: str, path: Path, out: Path) -> dict:
                 n += 1
         return {"rows_read": n}
     if method == "generator_chain":
-        counts = Counter(
-            (r.group, r.score) for r in clean_rows(read_rows(path, fmt)) if not r.reason
-        )
-        return {"rows_read": sum(counts.values())}
-    if method == "scan_counts":
-        return {"rows_read": scan_counts(path, fmt).rows_read}
+        stats: dict[str, RunningStats] = {}
+        for r in clean_rows(read_rows(path, fmt)):
+            if not r.reason:
+                stats.setdefault(r.group, RunningStats()).add(r.score)
+        return {"rows_read": sum(s.n for s in stats.values())}
+    if method == "distinct_cache":
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            seen = Counter((row[1], row[2]) for row in reader if len(row) > 2)
+        return {"rows_read": sum(seen.values()), "distinct": len(seen)}
     raise SystemExit(f"unknown method {method!r}")
 
 
@@ -154,13 +160,19 @@ def measure(method: str, path: Path, repeat: int) -> dict:
     return best
 
 
-def data_file(rows: int, folder: Path) -> Path:
+#: The two kinds of data: whole points (few distinct values, which flatters a method that keeps
+#: one entry per value) and six-decimal scores that almost never repeat.
+KINDS: dict[str, int] = {"integer": 0, "real": 6}
+
+
+def data_file(rows: int, folder: Path, decimals: int = 0) -> Path:
     from exam_pipeline.data import generate_scores
 
-    path = folder / f"bench_{rows}.csv"
+    suffix = "" if decimals == 0 else f"_d{decimals}"
+    path = folder / f"bench_{rows}{suffix}.csv"
     if not path.exists():
-        print(f"generating {path.relative_to(ROOT)} ...", file=sys.stderr)
-        generate_scores(path, rows=rows, seed=2024, effect=2.0)
+        print(f"generating {path} ...", file=sys.stderr)
+        generate_scores(path, rows=rows, seed=2024, effect=2.0, decimals=decimals)
     return path
 
 
@@ -185,6 +197,7 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS))
     parser.add_argument(
         "--repeat", type=int, default=2, help="runs per cell; the best time is kept"
     )
@@ -200,17 +213,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     print(f"Machine: {machine()}.\n")
-    print("| rows | method | wall time (s) | rows/s | % of pandas rows/s | peak RSS (MB) |")
-    print("|---:|---|---:|---:|---:|---:|")
-    for rows in args.sizes:
-        path = data_file(rows, args.data)
+    print(
+        "| data | rows | method | wall time (s) | rows/s | % of pandas rows/s | peak RSS (MB) "
+        "| RSS / pandas |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    for kind, rows in [(k, n) for k in args.kinds for n in args.sizes]:
+        path = data_file(rows, args.data, KINDS[kind])
         results = {m: measure(m, path, args.repeat) for m in METHODS}
         reference = results["pandas"]
         for method, label in METHODS.items():
             r = results[method]
             mb = r["peak_bytes"] / 2**20
             if method == "imports":
-                print(f"| {rows:,} | {label} | | | | {mb:.0f} |")
+                print(f"| {kind} | {rows:,} | {label} | | | | {mb:.0f} | |")
                 continue
             for key in (
                 "rows_read",
@@ -226,15 +242,20 @@ def main(argv: list[str] | None = None) -> int:
                 )
             rate = rows / r["seconds"]
             share = 100 * reference["seconds"] / r["seconds"]
+            ratio = r["peak_bytes"] / reference["peak_bytes"]
             print(
-                f"| {rows:,} | {label} | {r['seconds']:.2f} | {rate:,.0f} | {share:.0f} % | {mb:.0f} |"
+                f"| {kind} | {rows:,} | {label} | {r['seconds']:.2f} | {rate:,.0f} | {share:.0f} % "
+                f"| {mb:.0f} | {ratio:.2f} |"
             )
         sys.stdout.flush()
 
     if not args.no_pieces:
         rows = max(args.sizes)
-        path = data_file(rows, args.data)
-        print(f"\nWhere the time goes ({rows:,} rows, scan only: no analysis, no outputs):\n")
+        path = data_file(rows, args.data, KINDS["real"])
+        print(
+            f"\nWhere the time goes ({rows:,} rows of real-valued scores, scan only: no analysis, "
+            "no outputs):\n"
+        )
         print("| piece | wall time (s) | rows/s |")
         print("|---|---:|---:|")
         for method, label in PIECES.items():

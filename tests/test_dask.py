@@ -111,13 +111,13 @@ def test_partitions_add_up_with_file_line_numbers(dask_engine, messy_csv, small_
     ddf = dask_engine.read_partitions(messy_csv, fmt, "Class", "Score", blocksize)
     assert ddf.npartitions >= 8
     parts = [
-        dask_engine.summarize_partition(p.compute(), "Class", "Score", ".")
-        for p in ddf.to_delayed()
+        dask_engine.clean_partition(p.compute(), "Class", "Score", ".") for p in ddf.to_delayed()
     ]
-    scan, rejected = dask_engine.combine(parts)
-    kept = sum(sum(values.values()) for values in scan.counts.values())
-    assert scan.rows_read == 20_000 and kept + len(rejected) == scan.rows_read
-    assert scan.rows_dropped == len(rejected) and scan.labels == {"A", "B"}
+    heads = [dask_engine.partition_head(part) for part in parts]
+    rejected = dask_engine.combine_rejected(heads)
+    kept = sum(len(values) for part in parts for values in part.values.values())
+    assert sum(h[0] for h in heads) == 20_000 and kept + len(rejected) == 20_000
+    assert {label for h in heads for label in h[1]} == {"A", "B"}
     lines = messy_csv.read_text().splitlines()
     for line, group, score in zip(
         rejected["line"], rejected["group"], rejected["score"], strict=True
@@ -366,11 +366,11 @@ def test_prefect_tasks_run_on_a_dask_task_runner(messy_csv, tmp_path):
     from prefect_dask import DaskTaskRunner
 
     from exam_pipeline.dask_engine import summarize_partition
-    from exam_pipeline.streaming import analyze_scan, merge_scans
+    from exam_pipeline.streaming import merge_scans, ttest_from_scan
 
     @task
     def summarize(part):
-        return summarize_partition(part, "Class", "Score", ".")[0]
+        return summarize_partition(part, "Class", "Score", ".")
 
     runner = DaskTaskRunner(
         cluster_kwargs={
@@ -389,7 +389,7 @@ def test_prefect_tasks_run_on_a_dask_task_runner(messy_csv, tmp_path):
         return {
             "rows_read": scan.rows_read,
             "rows_dropped": scan.rows_dropped,
-            "t": analyze_scan(scan)[1].t,
+            "t": ttest_from_scan(scan).t,
             "tasks": len(parts),
         }
 

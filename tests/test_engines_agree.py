@@ -54,6 +54,10 @@ def inputs(tmp_path_factory) -> dict[str, tuple[Path, str]]:
     return {
         "messy-30k": (messy, "welch"),
         "semicolon-decimal-comma": (_semicolon(folder / "semicolon.csv", messy), "welch"),
+        "real-valued-20k": (
+            generate_scores(folder / "real.csv", rows=20_000, seed=8, effect=1.0, decimals=6),
+            "welch",
+        ),
         "lesson-student": (dataset_path(), "student"),
         "lesson-welch": (dataset_path(), "welch"),
     }
@@ -72,14 +76,15 @@ def pandas_reports(inputs, tmp_path_factory) -> dict[str, dict]:
 
 
 def assert_same_figures(got: dict, want: dict) -> None:
-    for key in ("t", "df", "p"):
+    """Every figure to 1e-9: the median, quartiles, min and max are exact in every engine."""
+    for key in ("t", "df", "p", "difference", "ci_low", "ci_high", "hedges_g", "confidence"):
         assert math.isclose(got[key], want[key], rel_tol=REL), (key, got[key], want[key])
     for key in ("test", "alpha", "significant", "rows_read", "rows_dropped"):
         assert got[key] == want[key], (key, got[key], want[key])
     assert list(got["groups"]) == list(want["groups"])
     for label, group in want["groups"].items():
         assert got["groups"][label]["n"] == group["n"], label
-        for key in ("mean", "std"):
+        for key in ("mean", "std", "median", "min", "max"):
             mine, ref = got["groups"][label][key], group[key]
             assert math.isclose(mine, ref, rel_tol=REL), (label, key, mine, ref)
 
@@ -89,7 +94,8 @@ def test_the_reference_engines_are_installed():
 
 
 @pytest.mark.parametrize(
-    "data", ["messy-30k", "semicolon-decimal-comma", "lesson-student", "lesson-welch"]
+    "data",
+    ["messy-30k", "semicolon-decimal-comma", "real-valued-20k", "lesson-student", "lesson-welch"],
 )
 @pytest.mark.parametrize("engine", ENGINES)
 def test_engine_matches_pandas(engine, data, inputs, pandas_reports, tmp_path):

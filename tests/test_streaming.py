@@ -257,9 +257,16 @@ print(peak if sys.platform == "darwin" else peak * 1024)
 
 @pytest.fixture(scope="session")
 def sized_files(tmp_path_factory) -> dict[int, Path]:
-    """0.1 M and 0.5 M generated rows, written once per test session."""
+    """0.1 M and 0.5 M generated rows of six-decimal scores (no two alike), written once.
+
+    Real values, not whole points: a summary that kept one entry per distinct value would stay
+    small on whole points and grow here.
+    """
     folder = tmp_path_factory.mktemp("sized")
-    return {n: generate_scores(folder / f"{n}.csv", rows=n, seed=11) for n in (100_000, 500_000)}
+    return {
+        n: generate_scores(folder / f"{n}.csv", rows=n, seed=11, decimals=6)
+        for n in (100_000, 500_000)
+    }
 
 
 def peak_rss_mb(path: Path, out: Path) -> float:

@@ -37,7 +37,7 @@ from .clean import REJECTED_COLUMNS, clean_scores
 from .config import RunConfig
 from .data import CsvFormat, inspect_csv, read_csv_options
 from .data import csv_errors as data_csv_errors
-from .streaming import summarize_spilled
+from .streaming import Scan, summarize_spilled
 from .summary import Chunk
 from .validate import PipelineInputError
 
@@ -105,6 +105,16 @@ def clean_partition(
         for label, group in cleaned.frame.groupby(group_col, sort=False)[value_col]
     }
     return CleanedPartition(values, cleaned.rejected, cleaned.rows_read, cleaned.labels)
+
+
+def summarize_partition(part: pd.DataFrame, group_col: str, value_col: str, decimal: str) -> Scan:
+    """Lesson 07's map step: one partition cleaned and shrunk to a fixed-size :class:`Scan`.
+
+    Enough for the t-test (n, mean and m2 per group); the engine's exact median and quartiles
+    need the cleaned numbers once more, so the engine keeps them on the workers instead.
+    """
+    cleaned = clean_scores(part.reset_index(drop=True), group_col, value_col, decimal, first_line=0)
+    return Scan.of(cleaned, group_col, value_col)
 
 
 def partition_head(part: CleanedPartition) -> tuple[int, tuple[str, ...], pd.DataFrame]:

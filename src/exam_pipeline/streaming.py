@@ -36,7 +36,7 @@ from .summary import Chunk, Extent, extents, summarize
 from .validate import PipelineInputError, require_group_sizes, require_two_groups
 
 #: Rows the engine reads, cleans and forgets at a time (a few MB of text).
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 50_000
 #: Values read back from a group's temporary file at a time (8 MB).
 BLOCK_VALUES = 1 << 20
 
