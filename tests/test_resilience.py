@@ -178,7 +178,7 @@ def test_failure_mid_run_leaves_no_output(engine, run_cli, write_csv, tmp_path, 
     def broken_ttest(*args, **kwargs):
         raise RuntimeError("simulated crash in the t-test")
 
-    monkeypatch.setattr(pipeline, "ttest", broken_ttest)
+    monkeypatch.setattr(pipeline, "compare", broken_ttest)
     out = tmp_path / "o"
     with pytest.raises(Exception, match="simulated crash in the t-test"):
         run_cli(

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from exam_pipeline import engines
+from exam_pipeline import engines, pipeline, streaming
 from exam_pipeline.analysis import compare
 from exam_pipeline.clean import clean_scores
 from exam_pipeline.config import RunConfig
@@ -111,6 +111,36 @@ def test_any_two_samples_give_scipys_figures(a, b, chunks, test):
     pooled = ((len(x) - 1) * x.var(ddof=1) + (len(y) - 1) * y.var(ddof=1)) / (len(x) + len(y) - 2)
     g = (1 - 3 / (4 * (len(x) + len(y)) - 9)) * (x.mean() - y.mean()) / math.sqrt(pooled)
     assert math.isclose(result.hedges_g, g, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(a=sample, b=sample)
+def test_the_stream_engine_agrees_with_the_pandas_engine_on_any_file(a, b, tmp_path, monkeypatch):
+    """The engines' own code on a written file: a few rows a chunk and a block, so many passes."""
+    monkeypatch.setattr(streaming, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(streaming, "BLOCK_VALUES", 5)
+    path = tmp_path / "sample.csv"
+    rows = [f"A,{x!r}" for x in a] + [f"B,{y!r}" for y in b]
+    path.write_text("Class,Score\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    config = RunConfig(input=path, out=tmp_path / "o", db="none")
+    try:
+        raw, fmt = pipeline.load(config)
+        want_summaries, want = pipeline.analyze(pipeline.clean(raw, fmt, config), config)
+    except PipelineInputError as exc:
+        with pytest.raises(PipelineInputError) as caught:
+            streaming.stream_summaries(config)
+        assert str(caught.value) == str(exc)
+        return
+    summaries, got, rows_read, rows_dropped = streaming.stream_summaries(config)
+    assert (rows_read, rows_dropped) == (len(a) + len(b), 0)
+    for label, s in want_summaries.items():
+        for field in ("n", "median", "q1", "q3", "min", "max", "whislo", "whishi"):
+            assert getattr(summaries[label], field) == getattr(s, field), (label, field)
+        assert math.isclose(summaries[label].mean, s.mean, rel_tol=1e-12, abs_tol=1e-9)
+    for field in ("t", "df", "p", "difference", "se", "hedges_g"):
+        assert math.isclose(getattr(got, field), getattr(want, field), rel_tol=1e-9, abs_tol=1e-9)
 
 
 NON_FINITE = ["inf", "-inf", "+inf", "Inf", "INFINITY", "-Infinity", "nan", "NaN", "-nan",

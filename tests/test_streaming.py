@@ -24,6 +24,7 @@ from exam_pipeline.streaming import (
     clean_rows,
     merge_scans,
     parse_score,
+    prefetched,
     read_rows,
     run_stream,
     scan_file,
@@ -302,3 +303,28 @@ def test_scanning_workers_import_neither_scipy_nor_matplotlib():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["[]"]
+
+
+def test_read_ahead_keeps_order_raises_and_stops():
+    assert list(prefetched(iter(range(50)), depth=2)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise ValueError("bad chunk")
+
+    with pytest.raises(ValueError, match="bad chunk"):
+        list(prefetched(broken()))
+    produced = []
+
+    def endless():
+        n = 0
+        while True:
+            produced.append(n)
+            yield n
+            n += 1
+
+    reader = prefetched(endless(), depth=2)
+    assert next(reader) == 0
+    reader.close()  # the consumer stops early: the producer must stop too, a few items ahead
+    count = len(produced)
+    assert count <= 5 and len(produced) == count

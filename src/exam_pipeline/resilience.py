@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import http.client
 import http.server
-import io
 import logging
 import random
+import tempfile
 import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from types import TracebackType
 
 import pandas as pd
@@ -31,7 +32,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from .data import dataset_path
+from .data import dataset_path, read_scores
+from .validate import PipelineInputError
 
 log = logging.getLogger(__name__)
 
@@ -260,8 +262,18 @@ def fetch_with_retries(
 def read_scores_url(
     url: str, group_col: str = "Class", value_col: str = "Score", attempts: int = 5
 ) -> pd.DataFrame:
-    """Read the group and score columns of a CSV over HTTP, as text (like ``data.read_scores``)."""
+    """Read the group and score columns of a CSV over HTTP, as text, with retries.
+
+    The body goes through :func:`exam_pipeline.data.read_scores` (by way of a temporary file),
+    so a file served over HTTP is read exactly as the same file on disk: separator, decimal
+    commas, byte-order mark and the cleaning rules' raw text alike.
+    """
     text = fetch_with_retries(url, attempts=attempts).text
-    return pd.read_csv(
-        io.StringIO(text), usecols=[group_col, value_col], dtype=str, skipinitialspace=True
-    )
+    with tempfile.TemporaryDirectory(prefix="exam-url-") as folder:
+        path = Path(folder) / "scores.csv"
+        path.write_text(text, encoding="utf-8", newline="")
+        try:
+            frame, _ = read_scores(path, group_col, value_col)
+        except PipelineInputError as exc:  # name the URL, not the temporary file
+            raise PipelineInputError(str(exc).replace(str(path), url)) from None
+    return frame

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import csv
 import math
+import queue
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -39,6 +41,8 @@ from .validate import PipelineInputError, require_group_sizes, require_two_group
 CHUNK_ROWS = 50_000
 #: Values read back from a group's temporary file at a time (8 MB).
 BLOCK_VALUES = 1 << 20
+
+T = TypeVar("T")
 
 #: One raw row: (file line, group text or None, score text or None).
 RawRow = tuple[int, "str | None", "str | None"]
@@ -262,11 +266,65 @@ def clean_chunks(
     """``read_csv(chunksize=...)`` and ``clean_scores`` on each chunk, lazily.
 
     The chunks share one running index, so rejected rows keep the line numbers of the file.
+    A thread reads the next chunk while this one is cleaned: pandas' parser lets go of the GIL
+    while it splits lines, so the two overlap, and at most ``PREFETCH`` chunks wait in memory.
     """
     options = read_csv_options(fmt, [group_col, value_col])
-    with csv_errors(path), pd.read_csv(path, chunksize=chunksize, **options) as chunks:
-        for chunk in chunks:
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        with pd.read_csv(path, chunksize=chunksize, **options) as reader:
+            yield from reader
+
+    with csv_errors(path):
+        for chunk in prefetched(chunks()):
             yield clean_scores(chunk, group_col, value_col, decimal=fmt.decimal)
+
+
+#: Chunks read ahead of the one being cleaned.
+PREFETCH = 2
+
+
+def prefetched(items: Iterator[T], depth: int = PREFETCH) -> Iterator[T]:
+    """The items of ``items``, produced by a background thread at most ``depth`` ahead.
+
+    An exception in the producer is raised here, in the consumer; a consumer that stops early
+    stops the producer too.
+    """
+    slots: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((False, item)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put((True, exc))
+            return
+        put((True, None))
+
+    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            done, value = slots.get()
+            if done:
+                if value is not None:
+                    raise value
+                return
+            yield value
+    finally:
+        stop.set()
+        thread.join()
 
 
 class Spill:
@@ -319,7 +377,9 @@ class Spill:
 
 
 def stream_summaries(
-    config: RunConfig, on_reject: Callable[[pd.DataFrame], Any] | None = None
+    config: RunConfig,
+    on_reject: Callable[[pd.DataFrame], Any] | None = None,
+    chunksize: int | None = None,
 ) -> tuple[dict[str, GroupSummary], TTestResult, int, int]:
     """Summaries, the t-test, rows read and rows dropped, in fixed memory; rejects to ``on_reject``."""
     source = config.source
@@ -327,7 +387,8 @@ def stream_summaries(
     rows_read = rows_dropped = 0
     labels: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="exam-stream-") as folder, Spill(Path(folder)) as spill:
-        for cleaned in clean_chunks(source, fmt, config.group_col, config.value_col):
+        rows_at_once = chunksize or CHUNK_ROWS
+        for cleaned in clean_chunks(source, fmt, config.group_col, config.value_col, rows_at_once):
             rows_read += cleaned.rows_read
             rows_dropped += cleaned.rows_dropped
             labels.update(cleaned.labels)
