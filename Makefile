@@ -1,5 +1,5 @@
 # Data Pipelines in Python: every target sets up .venv first if it is missing or stale.
-# Windows without make: see README ("Without make").
+# Windows without make: see README ("Windows and macOS").
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
