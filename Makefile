@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 LINTED := .
 PYTEST_ARGS ?=
 
-.PHONY: install test grade-lessons run lab lock notebooks student lint format bench clean
+.PHONY: install test durations grade-lessons run lab lock notebooks student lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -c "" 2>/dev/null || rm -rf $(VENV)
@@ -23,12 +23,17 @@ install: $(STAMP)
 ## The whole suite: unit tests, CLI tests, every notebook and solution under nbval.
 ## Three workers on two cores: a test that waits (for a server, a subprocess, a sleep in a
 ## lesson) leaves its core to the others. With two, the cores stood idle 50 s of a 155 s run.
-## --no-loadscope-reorder: files start in the order conftest.py gives (the slowest first).
+## --no-loadscope-reorder: files start in the order tests/support/session.py gives (the
+## longest in tests/durations.json first).
 ## Python's bytecode cache stays on even where PYTHONDONTWRITEBYTECODE is set (as on the course
 ## machines): without it every worker compiles and assertion-rewrites the test files again,
 ## about 2 s of CPU each. The caches are __pycache__ folders, which git ignores.
 test: install
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+
+## `make test`, then tests/durations.json rewritten with each file's seconds (if all passed).
+durations:
+	$(MAKE) test PYTEST_ARGS="--record-durations $(PYTEST_ARGS)"
 
 ## Grade every lesson for real, as an instructor's batch would: its solution scores 100, the
 ## untouched student version less, a gutted copy 0, a looping copy times out. Slow (a few
