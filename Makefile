@@ -1,39 +1,58 @@
 # Data Pipelines in Python: every target sets up .venv first if it is missing or stale.
-# Windows without make: see README ("Without make").
+# Windows without make: see README ("Windows and macOS").
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# What a student gets (the course and its lessons), and on top of it the tools to test, lint and
+# benchmark (pyproject's `dev` extra). Each stamp is older than its inputs when they changed.
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 # ruff reads .ipynb files itself (notebooks get the same rules as the code) and skips .venv
 # and whatever .gitignore lists.
 LINTED := .
 PYTEST_ARGS ?=
+# The Pythons the pins serve: pyproject's requires-python says the same.
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
 
-.PHONY: install test grade-lessons run lab lock notebooks student lint format bench clean
+.PHONY: install install-dev test durations grade-lessons run lab lock check-wheels notebooks \
+	student lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -c "" 2>/dev/null || rm -rf $(VENV)
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
 	touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(DEV_STAMP)
+
+## The course and its lessons: what `make lab` needs.
 install: $(STAMP)
+
+## The course plus the tools to test, lint and benchmark it.
+install-dev: $(DEV_STAMP)
 
 ## The whole suite: unit tests, CLI tests, every notebook and solution under nbval.
 ## Three workers on two cores: a test that waits (for a server, a subprocess, a sleep in a
 ## lesson) leaves its core to the others. With two, the cores stood idle 50 s of a 155 s run.
-## --no-loadscope-reorder: files start in the order conftest.py gives (the slowest first).
+## --no-loadscope-reorder: files start in the order tests/support/session.py gives (the
+## longest in tests/durations.json first).
 ## Python's bytecode cache stays on even where PYTHONDONTWRITEBYTECODE is set (as on the course
 ## machines): without it every worker compiles and assertion-rewrites the test files again,
 ## about 2 s of CPU each. The caches are __pycache__ folders, which git ignores.
-test: install
+test: install-dev
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+
+## `make test`, then tests/durations.json rewritten with each file's seconds (if all passed).
+durations:
+	$(MAKE) test PYTEST_ARGS="--record-durations $(PYTEST_ARGS)"
 
 ## Grade every lesson for real, as an instructor's batch would: its solution scores 100, the
 ## untouched student version less, a gutted copy 0, a looping copy times out. Slow (a few
 ## minutes), so not part of `make test`; CI runs it after the suite.
-grade-lessons: install
+grade-lessons: install-dev
 	env -u PYTHONDONTWRITEBYTECODE EXAM_GRADE_LESSONS=1 $(BIN)/python -m pytest -n 3 tests/test_grading.py -k grades_for_real $(PYTEST_ARGS)
 
 ## The analysis on the bundled lesson data, written to output/.
@@ -43,12 +62,18 @@ run: install
 lab: install
 	$(BIN)/jupyter lab notebooks
 
-## Re-resolve the pinned versions in constraints.txt (needs the package index).
+## Re-resolve the pinned versions in constraints.txt (needs the package index): the course and
+## the dev tools in one fresh venv, so that one file pins both. Then run check-wheels.
 lock:
 	rm -rf /tmp/exam-pipeline-lock && $(PY) -m venv /tmp/exam-pipeline-lock
 	/tmp/exam-pipeline-lock/bin/python -m pip install --quiet --upgrade pip
 	/tmp/exam-pipeline-lock/bin/python -m pip install --quiet -e ".[dev]"
 	/tmp/exam-pipeline-lock/bin/python -m pip freeze --exclude-editable | grep -v "^-e" > constraints.txt
+
+## Every pin of the student install has a wheel for each Python the course supports (needs the
+## package index; pip fetches only the packages' metadata).
+check-wheels: install
+	$(BIN)/python .ci/check_wheels.py $(SUPPORTED_PYTHONS)
 
 ## Re-execute every solution notebook from a fresh kernel (stores real outputs), then
 ## regenerate the student notebooks from them.
@@ -59,15 +84,15 @@ notebooks: install
 student: install
 	$(BIN)/python -m exam_pipeline.notebooks student solutions/*.ipynb --out notebooks
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 
-format: install
+format: install-dev
 	$(BIN)/ruff check --fix $(LINTED)
 	$(BIN)/ruff format $(LINTED)
 
-bench: install
+bench: install-dev
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/bench_engines.py
 

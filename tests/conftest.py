@@ -1,10 +1,9 @@
-"""Shared fixtures: the project root and a runner for the CLI."""
+"""Shared fixtures: the project root and a runner for the CLI (process helpers: ``support``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,15 +37,3 @@ def write_csv(tmp_path):
         return path
 
     return _write
-
-
-def still_alive(pids: set[int], timeout: float = 20.0) -> set[int]:
-    """The PIDs among ``pids`` that have not exited after waiting up to ``timeout`` seconds."""
-    procs = []
-    for pid in pids:
-        try:
-            procs.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    return {p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import exam_pipeline
 from exam_pipeline.report import read_report
 from exam_pipeline.sinks import read_runs
+from support.processes import free_port
 
 REPORT_KEYS = {
     "difference",
@@ -88,13 +92,26 @@ def test_messy_rows_are_quarantined(run_cli, write_csv, tmp_path):
     assert rejected[1:] == ["8,A,absent,non-numeric score", "9,B,,missing score"]
 
 
-def test_postgres_style_url_reaches_sqlalchemy(run_cli, tmp_path):
-    """A PostgreSQL URL is handed to SQLAlchemy; with no server the error is one clear line."""
-    code, _, err = run_cli(
-        "run", "--out", tmp_path / "o", "--db", "postgresql+psycopg://u:p@127.0.0.1:9/none"
+@pytest.mark.parametrize("engine", ["pandas", "stream", "steps", "luigi", "dask"])
+def test_database_that_does_not_answer_is_one_line(engine, run_cli, tmp_path):
+    """A PostgreSQL URL is handed to SQLAlchemy; with no server there, the driver's two-line
+    "connection refused" becomes one line on stderr, exit status 2, and no file in --out."""
+    url = f"postgresql+psycopg://u:p@127.0.0.1:{free_port()}/none"
+    out = tmp_path / "o"
+    code, _, err = run_cli("run", "--engine", engine, "--out", out, "--db", url)
+    assert code == 2, err
+    assert err.startswith(f"exam-pipeline: error: --db {url}: could not save the run")
+    assert err.count("\n") == 1 and "Connection refused" in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_one_line_joins_the_lines_of_a_message():
+    from exam_pipeline.cli import one_line
+
+    assert one_line("failed: refused\n\tIs the server running?\n") == (
+        "failed: refused; Is the server running?"
     )
-    assert code == 2 and "--db postgresql+psycopg://" in err
-    assert not (tmp_path / "o" / "report.json").exists()
+    assert one_line("one line") == "one line"
 
 
 BAD_INPUTS = {
@@ -160,16 +177,25 @@ def test_directory_as_input_and_file_as_out(run_cli, tmp_path):
     assert existing.read_text() == "x"
 
 
-def test_console_script_has_no_traceback(tmp_path):
-    """The installed command, as a student types it."""
+def test_python_dash_m_has_no_traceback(tmp_path):
+    """``python -m exam_pipeline``, as a student types it where the script is not on PATH."""
     proc = subprocess.run(
-        [sys.executable, "-m", "exam_pipeline.cli", "run", "--input", str(tmp_path / "nope.csv")],
+        [sys.executable, "-m", "exam_pipeline", "run", "--input", str(tmp_path / "nope.csv")],
         capture_output=True,
         text=True,
         cwd=tmp_path,
     )
     assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr and "no such file" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "no such file" in proc.stderr
+
+
+def test_version_is_the_installed_one():
+    """The console script prints the version pip installed (pyproject reads __version__)."""
+    script = Path(sys.executable).with_name("exam-pipeline")
+    proc = subprocess.run([script, "--version"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"exam-pipeline {importlib.metadata.version('exam-pipeline')}\n"
+    assert proc.stdout == f"exam-pipeline {exam_pipeline.__version__}\n"
 
 
 def test_help_lists_engines(capsys):

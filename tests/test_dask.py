@@ -6,30 +6,21 @@ no process is left behind. Clusters listen on 127.0.0.1 only, on free ports.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from conftest import still_alive
 from exam_pipeline.config import RunConfig
 from exam_pipeline.data import generate_scores, inspect_csv
 from exam_pipeline.pipeline import run_pipeline
 from exam_pipeline.report import read_report
+from support.processes import free_port, still_alive, stop, wait_until
 
 FIGURES = ("t", "df", "p", "significant", "rows_read", "rows_dropped")
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now (bind port 0 and let the OS choose)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def live_children() -> set[int]:
@@ -224,17 +215,6 @@ def start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
         )
 
 
-def stop(proc: subprocess.Popen) -> None:
-    """Ask a dask CLI process to shut down (SIGTERM), then kill it if it does not."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 def descendants(procs: list[subprocess.Popen]) -> set[int]:
     """PIDs of ``procs`` and every process they started (the nanny's worker, for one)."""
     pids = set()
@@ -299,20 +279,21 @@ def scheduler_and_worker(tmp_path: Path) -> Iterator[str]:
                 tmp_path / "worker.log",
             )
         )
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with Client(address, timeout="5s", set_as_default=False) as client:
-                    client.wait_for_workers(1, timeout=60)
-                break
-            except OSError:
-                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                    raise
+
+        def one_worker_ready() -> bool:
+            for proc in procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{proc.args[2:4]} exited early; see {tmp_path}")
+            with Client(address, timeout="5s", set_as_default=False) as client:
+                client.wait_for_workers(1, timeout=60)
+            return True
+
+        wait_until(one_worker_ready, "Dask scheduler with a worker", timeout=90, every=0.1)
         yield address
     finally:
         tree = descendants(procs)
         for proc in reversed(procs):  # the worker first, then the scheduler
-            stop(proc)
+            stop(proc, timeout=30)
         left = still_alive(tree, timeout=30)
         for pid in left:
             psutil.Process(pid).kill()

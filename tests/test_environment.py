@@ -1,10 +1,11 @@
-"""environment.yml (conda) and pyproject.toml (pip) must ask for the same packages."""
+"""environment.yml (conda) and pyproject.toml (pip) must ask for the same packages, and
+constraints.txt must pin them all."""
 
 from __future__ import annotations
 
 import re
-
 import tomllib
+
 from packaging.requirements import Requirement
 
 from conftest import ROOT
@@ -14,9 +15,12 @@ CONDA_TO_PYPI = {"python-duckdb": "duckdb", "prometheus_client": "prometheus-cli
 NOT_PACKAGES = {"python", "pip"}
 
 
-def pyproject_requirements() -> dict[str, str]:
+def pyproject_requirements(*, dev: bool) -> dict[str, str]:
+    """The student install's requirements (dependencies), with ``dev`` also the dev extra's."""
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    reqs = data["project"]["dependencies"] + data["project"]["optional-dependencies"]["dev"]
+    reqs = data["project"]["dependencies"]
+    if dev:
+        reqs = reqs + data["project"]["optional-dependencies"]["dev"]
     parsed = [Requirement(r) for r in reqs]
     return {r.name.lower(): str(r.specifier) for r in parsed}
 
@@ -32,8 +36,8 @@ def conda_requirements() -> dict[str, str]:
     return found
 
 
-def test_same_packages_and_versions():
-    pip, conda = pyproject_requirements(), conda_requirements()
+def test_conda_gets_what_a_student_gets_from_pip():
+    pip, conda = pyproject_requirements(dev=False), conda_requirements()
     assert set(pip) == set(conda), (
         f"only pip: {set(pip) - set(conda)}, only conda: {set(conda) - set(pip)}"
     )
@@ -47,8 +51,20 @@ def test_lock_pins_what_pyproject_asks_for():
         if "==" in line and not line.startswith("#")
     )
     pins = {k.lower().replace("_", "-"): v for k, v in pins.items()}
-    for name, spec in pyproject_requirements().items():
+    for name, spec in pyproject_requirements(dev=True).items():
         assert name in pins, f"{name} is not pinned in constraints.txt (run make lock)"
         assert Requirement(f"x{spec}").specifier.contains(pins[name]), (
             f"{name}=={pins[name]} vs {spec}"
         )
+
+
+def test_one_range_of_pythons_everywhere():
+    """requires-python, the conda file and the versions `make check-wheels` proves agree."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    checked = re.search(r"^SUPPORTED_PYTHONS := (.+)$", (ROOT / "Makefile").read_text(), re.M)
+    conda = re.search(r"^\s+- python([<>=!,.0-9]+)", (ROOT / "environment.yml").read_text(), re.M)
+    assert checked and conda
+    candidates = [f"3.{minor}" for minor in range(8, 20)]
+    for spec in (project["requires-python"], conda.group(1)):
+        served = [v for v in candidates if Requirement(f"x{spec}").specifier.contains(v)]
+        assert served == checked.group(1).split(), spec

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from exam_pipeline.luigi_tasks import LuigiRunError, run_luigi
 from exam_pipeline.pipeline import run_pipeline
 from exam_pipeline.report import read_report
 from exam_pipeline.sinks import read_runs
+from support.processes import free_port, stop, wait_until
 
 MESSY = "Class;Score\nA;65\nA;70,5\nA;absent\nA;68\nB;78\nB;\n;80\nB;82\nB;79,25\n"
 
@@ -202,12 +202,6 @@ def test_no_scheduler_at_the_url_is_a_one_line_error(run_cli, tmp_path, monkeypa
 # --- the central scheduler ------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def api(base: str, method: str, **data) -> dict:
     query = urllib.parse.urlencode({"data": json.dumps(data)})
     with urllib.request.urlopen(f"{base}/api/{method}?{query}", timeout=5) as response:
@@ -229,29 +223,15 @@ def luigid(tmp_path):
         "--address", "127.0.0.1", "--port", str(port),
         "--state-path", str(tmp_path / "luigid-state.pickle"), "--logdir", str(logdir),
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    log = tmp_path / "luigid.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                api(base, "task_list")
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"luigid exited: {proc.stderr.read().decode()[-2000:]}")
-                if time.monotonic() > deadline:
-                    pytest.fail("luigid did not answer within 30 s")
-                time.sleep(0.1)
+        wait_until(lambda: api(base, "task_list") is not None, "luigid", process=proc, log=log)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
+        stop(proc, timeout=10)
 
 
 @pytest.mark.slow

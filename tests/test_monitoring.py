@@ -30,6 +30,7 @@ from exam_pipeline.monitoring import (
     serve_metrics,
     span_summary,
 )
+from support.processes import free_port
 
 MESSY = "Class,Score\nA,65\nA,70\nA,absent\nA,68\nB,78\nB,\n,80\nB,82\nA,72\nB,eighty\nB,79\nA,66\nB,81\n"
 STEPS = ["Load", "Clean", "Analyze", "Report"]
@@ -54,12 +55,6 @@ def record(message="step Clean: 13 rows in, 9 rows out", **extra):
     )
     rec.__dict__.update(extra)
     return rec
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ---------------------------------------------------------------- logging

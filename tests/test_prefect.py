@@ -2,7 +2,7 @@
 
 That the engine's report.json has the same figures as ``--engine pandas`` is checked for every
 engine in test_engines_agree.py; here: what only Prefect adds. Every test talks to a real server
-on 127.0.0.1: the test session's shared one (the root conftest.py starts it) or, when that is
+on 127.0.0.1: the test session's shared one (``support.session`` starts it) or, when that is
 switched off, one this module starts and stops. Every process a test starts is stopped by the
 test, and the tests check with psutil that none is left behind.
 """
@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,17 +21,18 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
-from conftest import still_alive
 from exam_pipeline import prefect_settings
 from exam_pipeline.config import RunConfig
 from exam_pipeline.data import LESSON_SCORES, dataset_path
 from exam_pipeline.pipeline import run_pipeline
 from exam_pipeline.report import read_report
+from support.prefect_server import healthy, local_server
+from support.processes import still_alive, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
 TASKS = {"load", "clean", "split", "summarize", "ttest", "publish", "artifacts"}
-SESSION_URL = "EXAM_PIPELINE_TEST_SERVER_URL"  # set by the root conftest.py
+SESSION_URL = "EXAM_PIPELINE_TEST_SERVER_URL"  # set by support.session
 
 
 def descendants(skip_under: set[int] = frozenset()) -> set[int]:
@@ -98,12 +97,12 @@ def client_environment(env: dict[str, str]) -> Iterator[None]:
 def server(tmp_path_factory) -> Iterator[dict[str, str]]:
     """The client environment of a real Prefect server on 127.0.0.1 (shared or our own)."""
     url = os.environ.get(SESSION_URL)
-    if url and os.environ.get("PREFECT_API_URL") == url and prefect_settings.healthy(url):
+    if url and os.environ.get("PREFECT_API_URL") == url and healthy(url):
         yield {key: os.environ[key] for key in ("PREFECT_API_URL", "PREFECT_HOME")}
         return
     before = descendants()
     home = tmp_path_factory.mktemp("prefect-home")
-    with prefect_settings.local_server(home) as env, client_environment(env):
+    with local_server(home) as env, client_environment(env):
         yield env
     left = still_alive(descendants() - before)
     assert not left, f"processes left behind by the server: {describe(left)}"
@@ -114,18 +113,6 @@ def client():
     from prefect.client.orchestration import get_client
 
     return get_client(sync_client=True)
-
-
-def wait_for(what: str, probe, timeout: float = 30.0, every: float = 0.5):
-    """Call ``probe()`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
 
 
 # -- the server is real ------------------------------------------------------------------------
@@ -189,7 +176,7 @@ def test_engine_run_is_recorded_by_the_server(server, run_cli, tmp_path):
             names = {t.name for t in task_runs if t.state and t.state.is_completed()}
             return task_runs if names == TASKS else None
 
-        task_runs = wait_for("7 completed task runs", completed_tasks)
+        task_runs = wait_until(completed_tasks, "7 completed task runs", timeout=30, every=0.5)
         assert len(task_runs) == len(TASKS)
         artifacts = api.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
@@ -285,13 +272,7 @@ def serving(script: Path, env: dict[str, str], log: Path) -> Iterator[ServeProce
         yield serve
     finally:
         serve.record()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the runner pauses its deployment and exits
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(proc, group=True, timeout=20)  # the runner pauses its deployment and exits
         for child in serve.seen:
             try:
                 child.kill()  # psutil checks it is still the same process before killing
@@ -353,20 +334,21 @@ def test_served_flow_runs_on_schedule_then_stops(server, tmp_path):
                 except ObjectNotFound:
                     return None
 
-            dep = wait_for("the served deployment", deployment, timeout=120)
+            dep = wait_until(deployment, "served deployment", timeout=120, every=0.5)
             assert dep.schedules and dep.schedules[0].schedule.interval.total_seconds() == interval
             of_deployment = DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))
-            wait_for(
-                "the server to schedule runs",
+            wait_until(
                 lambda: api.read_flow_runs(deployment_filter=of_deployment, limit=1),
+                "scheduled runs from the server",
                 timeout=20,
+                every=0.5,
             )
 
             def two_completed():
                 runs = runs_in(api, of_deployment, StateType.COMPLETED)
                 return runs if len(runs) >= 2 else None
 
-            done = wait_for("two completed scheduled runs", two_completed, timeout=180)
+            done = wait_until(two_completed, "two completed scheduled runs", timeout=180, every=0.5)
             assert all(r.auto_scheduled for r in done)
             reports = list(runs_out.glob("*/report.json"))
             assert len(reports) >= 2

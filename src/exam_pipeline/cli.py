@@ -1,6 +1,7 @@
 """The ``exam-pipeline`` command: run the analysis with any engine, or generate test data.
 
-User errors (bad file, bad option) print one line on stderr and exit with status 2.
+User errors (bad file, bad option, a database or server that does not answer) print one line
+on stderr and exit with status 2. ``python -m exam_pipeline`` is the same command.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import engines, monitoring, report
+from . import __version__, engines, monitoring, report
 from .config import RunConfig
 from .data import generate_scores
 from .outputs import BOXPLOT_PNG, REJECTED_CSV, REPORT_JSON, REPORT_MD
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Exam-score analysis pipeline: load, clean, describe, boxplot, t-test, report.",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
@@ -102,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         "grade",
         help="grade student notebooks against a solution (pytest --nbval, one CSV row each)",
         description="Run each submission with the solution's check cells and reference outputs "
-        "under pytest --nbval; only check cells count. Not a sandbox: see README, For instructors.",
+        "under pytest --nbval; only check cells count. Not a sandbox: see docs/instructors.md.",
     )
     grade.add_argument("--solution", type=Path, required=True, help="the solved notebook")
     grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION", help="notebooks")
@@ -175,13 +177,23 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def one_line(message: str) -> str:
+    """``message`` on one line: its lines joined with "; ".
+
+    Some messages quote a library's own, which may span lines (a database driver's "connection
+    refused" adds a hint on a second line); an error is one line on stderr, for a person and for
+    a script that reads it.
+    """
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
     except PipelineInputError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

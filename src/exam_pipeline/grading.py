@@ -9,7 +9,7 @@ are dropped. Only check cells count toward the score.
 
 Each copy runs in its own ``pytest`` subprocess (own kernel, own temporary working folder) under
 a time limit; on timeout the whole process tree is killed and the batch goes on. This is *not* a
-sandbox: see the README, "For instructors".
+sandbox: see docs/instructors.md, "Isolation".
 """
 
 from __future__ import annotations
@@ -334,7 +334,7 @@ def grade_notebook(
     root = Path(tempfile.mkdtemp(prefix="exam-grade-"))
     # The results log lives apart from the submission's folder (not at ``../checks.jsonl``) and
     # its path is taken out of the environment: student code cannot stumble on it. It is not
-    # hidden from code that searches for it (see the README on isolation).
+    # hidden from code that searches for it (see docs/instructors.md, "Isolation").
     logs = Path(tempfile.mkdtemp(prefix="exam-results-"))
     try:
         workdir = root / "work"

@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -76,7 +76,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {}
         if self.timestamps:
-            stamp = datetime.fromtimestamp(record.created, tz=timezone.utc)
+            stamp = datetime.fromtimestamp(record.created, tz=UTC)
             data["time"] = stamp.isoformat(timespec="milliseconds")
         data.update(level=record.levelname, logger=record.name, message=record.getMessage())
         data.update(record_fields(record, self.drop))

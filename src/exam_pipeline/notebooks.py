@@ -1,6 +1,6 @@
 """Notebook tooling: solutions are the one source; student notebooks are generated from them.
 
-Conventions (README, "For instructors"):
+Conventions (docs/instructors.md, "Student notebooks"):
 
 * An exercise's answer sits between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` lines in a
   solution cell. The student version replaces the region with a stub that raises
