@@ -59,9 +59,9 @@ BOMS: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def encoding_name(codec: str) -> str:
+def encoding_name(codec: str | None) -> str:
     """How a person writes an encoding: UTF-8 for Python's utf-8 and utf-8-sig."""
-    name = codecs.lookup(codec).name
+    name = codecs.lookup(codec or "utf-8").name
     return {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16"}.get(name, name)
 
 
@@ -215,7 +215,8 @@ def generate_scores(
             if decimals == 0:
                 scores = np.rint(values).astype(int).astype(str)
             else:
-                scores = np.char.mod(f"%.{decimals}f", values)
+                spec = f".{decimals}f"
+                scores = np.array([format(x, spec) for x in values.tolist()])
             kind = rng.random(n)
             junk = rng.choice(np.array(JUNK_TOKENS), size=n)
             scores = np.where(kind < 0.01, junk, scores)

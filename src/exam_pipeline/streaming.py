@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import csv
 import math
-import queue
 import re
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -39,10 +37,8 @@ from .validate import PipelineInputError, require_group_sizes, require_two_group
 
 #: Rows the engine reads, cleans and forgets at a time (a few MB of text).
 CHUNK_ROWS = 50_000
-#: Values read back from a group's temporary file at a time (8 MB).
-BLOCK_VALUES = 1 << 20
-
-T = TypeVar("T")
+#: Values read back from a group's temporary file at a time (1 MB).
+BLOCK_VALUES = 1 << 17
 
 #: One raw row: (file line, group text or None, score text or None).
 RawRow = tuple[int, "str | None", "str | None"]
@@ -266,65 +262,11 @@ def clean_chunks(
     """``read_csv(chunksize=...)`` and ``clean_scores`` on each chunk, lazily.
 
     The chunks share one running index, so rejected rows keep the line numbers of the file.
-    A thread reads the next chunk while this one is cleaned: pandas' parser lets go of the GIL
-    while it splits lines, so the two overlap, and at most ``PREFETCH`` chunks wait in memory.
     """
     options = read_csv_options(fmt, [group_col, value_col])
-
-    def chunks() -> Iterator[pd.DataFrame]:
-        with pd.read_csv(path, chunksize=chunksize, **options) as reader:
-            yield from reader
-
-    with csv_errors(path):
-        for chunk in prefetched(chunks()):
+    with csv_errors(path), pd.read_csv(path, chunksize=chunksize, **options) as chunks:
+        for chunk in chunks:
             yield clean_scores(chunk, group_col, value_col, decimal=fmt.decimal)
-
-
-#: Chunks read ahead of the one being cleaned.
-PREFETCH = 2
-
-
-def prefetched(items: Iterator[T], depth: int = PREFETCH) -> Iterator[T]:
-    """The items of ``items``, produced by a background thread at most ``depth`` ahead.
-
-    An exception in the producer is raised here, in the consumer; a consumer that stops early
-    stops the producer too.
-    """
-    slots: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(entry: tuple[bool, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(entry, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put((False, item)):
-                    return
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put((True, exc))
-            return
-        put((True, None))
-
-    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            done, value = slots.get()
-            if done:
-                if value is not None:
-                    raise value
-                return
-            yield value
-    finally:
-        stop.set()
-        thread.join()
 
 
 class Spill:
@@ -367,7 +309,8 @@ class Spill:
             while handles:
                 chunk = {}
                 for label, handle in list(handles.items()):
-                    block = np.fromfile(handle, np.float64, count=BLOCK_VALUES)
+                    # read() then frombuffer: only what is there is allocated, not a full block
+                    block = np.frombuffer(handle.read(BLOCK_VALUES * 8), np.float64)
                     if len(block):
                         chunk[label] = block
                     else:
