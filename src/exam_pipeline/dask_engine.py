@@ -46,7 +46,7 @@ CONNECT_TIMEOUT = "10s"
 
 #: Partition size bounds: big enough that per-task overhead stays small, small enough to spread.
 MIN_BLOCKSIZE = 4 * 2**20
-MAX_BLOCKSIZE = 64 * 2**20
+MAX_BLOCKSIZE = 8 * 2**20
 
 #: Files at least this big get worker processes; smaller ones run on threads in this process.
 #: Processes sidestep the GIL but take seconds to start and stop, and every partition is pickled
