@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,7 +112,7 @@ def inspect_csv(
     return CsvFormat(sep=sep, decimal="." if sep == "," else ",", columns=found, encoding=codec)
 
 
-def read_csv_options(fmt: CsvFormat, columns: Sequence[str]) -> dict[str, object]:
+def read_csv_options(fmt: CsvFormat, columns: Sequence[str]) -> dict[str, Any]:
     """``pandas.read_csv`` arguments that keep ``columns`` as untouched text (cleaning decides)."""
     return {
         "sep": fmt.sep,

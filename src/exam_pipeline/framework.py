@@ -165,7 +165,7 @@ class FunctionStep(Step):
         if not callable(func):
             raise TypeError(f"FunctionStep needs a function, got {type(func).__name__}")
         self.func = func
-        self.name = name or getattr(func, "__name__", type(func).__name__)
+        self.name: str = name or str(getattr(func, "__name__", type(func).__name__))
         self.retries = retries
         self.retry_delay = retry_delay
 

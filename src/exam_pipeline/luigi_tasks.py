@@ -388,7 +388,7 @@ class Publish(ExamTask):
 def pipeline_task(config: RunConfig) -> Publish:
     """The last task of the pipeline for ``config``; Luigi works out everything it needs."""
     config = config.checked()
-    return Publish(
+    return Publish(  # type: ignore[call-arg]  # Luigi parameters, which mypy cannot see
         out_dir=str(config.out),
         input_file=str(config.source),
         input_digest=file_digest(config.source),
@@ -582,7 +582,7 @@ def run_luigi(config: RunConfig, scheduler_url: str | None = None) -> dict[str, 
         make_engine(url).dispose()  # a bad URL fails here, before any file is written
     if scheduler_url is not None:
         origin = "scheduler_url"
-    elif getattr(config, "scheduler", None):
+    elif config.scheduler:
         scheduler_url, origin = config.scheduler, "--scheduler"
     else:
         scheduler_url, origin = os.environ.get(SCHEDULER_ENV, ""), SCHEDULER_ENV
@@ -593,11 +593,11 @@ def run_luigi(config: RunConfig, scheduler_url: str | None = None) -> dict[str, 
     out = Path(config.out)
     out_existed, before = out.exists(), _files_under(out)
     for task in walk(root):
-        task.error = None  # Luigi reuses task instances with equal parameters
+        task.error = None  # type: ignore[attr-defined]  # Luigi reuses equal task instances
     with quiet_luigi():
         result = build([root], scheduler_url)
     if result.status not in SUCCEEDED:
-        errors = [t.error for t in walk(root) if t.error is not None]
+        errors = [e for t in walk(root) if (e := getattr(t, "error", None)) is not None]
         input_errors = [e for e in errors if isinstance(e, PipelineInputError)]
         if input_errors:
             _undo_new_files(out, before, out_existed)

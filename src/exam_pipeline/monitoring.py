@@ -401,7 +401,7 @@ class TracingHook(StepHook):
 
         span, token = self._open.pop(step_name, (None, None))
         if token is not None:
-            context.detach(token)
+            context.detach(token)  # type: ignore[arg-type]  # the token attach() gave
         return span
 
 
