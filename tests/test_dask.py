@@ -83,7 +83,7 @@ def assert_same_as_pandas(csv: Path, dask_out: Path, tmp_path: Path, **options: 
 def test_blocksize_spreads_work_but_not_into_tiny_tasks(dask_engine):
     assert dask_engine.choose_blocksize(10, threads=2) == dask_engine.MIN_BLOCKSIZE
     assert dask_engine.choose_blocksize(10**11, threads=2) == dask_engine.MAX_BLOCKSIZE
-    size = 200 * 2**20
+    size = 20 * 2**20  # a couple of partitions per thread, within the bounds
     assert dask_engine.choose_blocksize(size, threads=2) == size // 4
 
 
