@@ -210,9 +210,23 @@ def degenerate_files(tmp_path_factory):
     return files
 
 
+#: The engines that start a server, a scheduler or a cluster per run try one file of each rule
+#: (every engine goes through the same summary and test code; this checks each engine's wiring).
+SLOW_ENGINES = {"luigi", "prefect", "dask"}
+ONE_OF_EACH = {
+    "both groups constant",
+    "essentially constant",
+    "squares overflow",
+    "one constant group",
+    "non-finite values",
+}
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_every_engine_answers_degenerate_files_alike(engine, degenerate_files, run_cli, tmp_path):
     for kind, path in degenerate_files.items():
+        if engine in SLOW_ENGINES and kind not in ONE_OF_EACH:
+            continue
         message = DEGENERATE[kind][1]
         out = tmp_path / kind.replace(" ", "-")
         code, stdout, stderr = run_cli(
