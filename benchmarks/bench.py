@@ -256,11 +256,12 @@ def main(argv: list[str] | None = None) -> int:
             f"\nWhere the time goes ({rows:,} rows of real-valued scores, scan only: no analysis, "
             "no outputs):\n"
         )
-        print("| piece | wall time (s) | rows/s |")
-        print("|---|---:|---:|")
+        print("| piece | wall time (s) | rows/s | peak RSS (MB) |")
+        print("|---|---:|---:|---:|")
         for method, label in PIECES.items():
             r = measure(method, path, args.repeat)
-            print(f"| {label} | {r['seconds']:.2f} | {rows / r['seconds']:,.0f} |")
+            mb = r["peak_bytes"] / 2**20
+            print(f"| {label} | {r['seconds']:.2f} | {rows / r['seconds']:,.0f} | {mb:.0f} |")
     return 0
 
 
