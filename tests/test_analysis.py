@@ -109,3 +109,22 @@ def test_unknown_test_is_rejected():
 
     with pytest.raises(PipelineInputError, match="welch"):
         ttest(A, B, "paired")
+
+
+def test_counted_values_give_the_same_summary_as_plain_ones():
+    """Whole points kept as (value, count) pairs, as the stream counts them: the same summary."""
+    from exam_pipeline.summary import CAP, Counted, summarize_arrays, summarize_chunk
+
+    rng = np.random.default_rng(3)
+    plain = {"A": rng.integers(0, 101, 20_001).astype(float), "B": np.full(CAP + 5, 7.0)}
+    plain["B"][:3] = [1.0, 2.0, 9.0]  # one value more often than a bin may hold: no refinement
+    counted = {}
+    for label, values in plain.items():
+        distinct, counts = np.unique(values, return_counts=True)
+        counted[label] = Counted(distinct, counts)
+    want, got = summarize_arrays(plain), summarize_chunk(counted)
+    for label in plain:
+        for field in ("n", "median", "q1", "q3", "min", "max", "whislo", "whishi"):
+            assert getattr(got[label], field) == getattr(want[label], field), (label, field)
+        assert got[label].mean == pytest.approx(want[label].mean, rel=1e-13)
+        assert got[label].std == pytest.approx(want[label].std, rel=1e-12)

@@ -116,9 +116,12 @@ def test_any_two_samples_give_scipys_figures(a, b, chunks, test):
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(a=sample, b=sample)
-def test_the_stream_engine_agrees_with_the_pandas_engine_on_any_file(a, b, tmp_path, monkeypatch):
-    """The engines' own code on a written file: a few rows a chunk and a block, so many passes."""
+@given(a=sample, b=sample, limit=st.sampled_from([0, 5, 10_000]))
+def test_the_stream_engine_agrees_with_the_pandas_engine_on_any_file(
+    a, b, limit, tmp_path, monkeypatch
+):
+    """The engines' own code on a written file: counted, or a few rows a chunk and a block."""
+    monkeypatch.setattr(streaming, "COUNT_LIMIT", limit)  # 0: never counted, 10 000: always
     monkeypatch.setattr(streaming, "CHUNK_ROWS", 7)
     monkeypatch.setattr(streaming, "BLOCK_VALUES", 5)
     path = tmp_path / "sample.csv"

@@ -302,3 +302,32 @@ def test_scanning_workers_import_neither_scipy_nor_matplotlib():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["[]"]
+
+
+@pytest.mark.parametrize("decimals", [0, 3])
+def test_counting_and_chunks_write_the_same_outputs(decimals, tmp_path, monkeypatch):
+    """The counting loop (scores that repeat) and the chunked passes give the same report and
+    rejected.csv; a file whose scores stop repeating part-way is read again, rejects written once."""
+    from exam_pipeline import streaming
+
+    path = generate_scores(tmp_path / "g.csv", rows=6000, seed=9, decimals=decimals)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("\n6001,A,inf\n6002,B,n/a\n6003,,70\n")  # after a blank line
+    counted = run_stream(RunConfig(input=path, out=tmp_path / "counted", db="none"))
+    monkeypatch.setattr(streaming, "COUNT_LIMIT", 50)  # gives up part-way through the file
+    chunked = run_stream(RunConfig(input=path, out=tmp_path / "chunked", db="none"))
+    reference = run_pipeline(RunConfig(input=path, out=tmp_path / "pandas", db="none"))
+    for report in (counted, chunked):
+        assert report["groups"] == reference["groups"] or all(
+            report["groups"][g] == pytest.approx(reference["groups"][g], rel=1e-12)
+            for g in reference["groups"]
+        )
+        assert report["t"] == pytest.approx(reference["t"], rel=1e-12)
+        assert (report["rows_read"], report["rows_dropped"]) == (
+            reference["rows_read"],
+            reference["rows_dropped"],
+        )
+    want = (tmp_path / "pandas" / "rejected.csv").read_text(encoding="utf-8")
+    assert (tmp_path / "counted" / "rejected.csv").read_text(encoding="utf-8") == want
+    assert (tmp_path / "chunked" / "rejected.csv").read_text(encoding="utf-8") == want
+    assert "not a finite number" in want

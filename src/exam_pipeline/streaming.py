@@ -22,8 +22,9 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
 import numpy as np
 import pandas as pd
@@ -32,11 +33,13 @@ from .analysis import GroupSummary, TTestResult, compare
 from .clean import NA_TOKENS, NAN_WORD, REJECTED_COLUMNS, CleanResult, clean_scores
 from .config import RunConfig
 from .data import CsvFormat, csv_errors, encoding_name, inspect_csv, read_csv_options
-from .summary import Chunk, Extent, extents, summarize
+from .summary import Chunk, Counted, Extent, extents, summarize
 from .validate import PipelineInputError, require_group_sizes, require_two_groups
 
 #: Rows the engine reads, cleans and forgets at a time (a few MB of text).
 CHUNK_ROWS = 50_000
+#: Distinct (group, score) texts the counting loop keeps before it gives up (see count_scores).
+COUNT_LIMIT = 10_000
 #: Values read back from a group's temporary file at a time (1 MB).
 BLOCK_VALUES = 1 << 17
 
@@ -319,33 +322,151 @@ class Spill:
                     yield f(chunk)
 
 
+class RejectedRows:
+    """``rejected.csv`` written as the dropped rows come, one at a time or a table at a time.
+
+    It can start over: the stream gives up counting repeated scores on a file whose scores do
+    not repeat, and reads it again in chunks.
+    """
+
+    def __init__(self, handle: TextIO) -> None:
+        self.handle = handle
+        self.writer = csv.writer(handle, lineterminator="\n")
+        self.writer.writerow(REJECTED_COLUMNS)
+
+    def row(self, row: tuple[Any, ...]) -> None:
+        self.writer.writerow(row)
+
+    def table(self, rejected: pd.DataFrame) -> None:
+        self.writer.writerows(rejected.itertuples(index=False, name=None))
+
+    def restart(self) -> None:
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.writer.writerow(REJECTED_COLUMNS)
+
+
+@dataclass
+class Counts:
+    """One pass of the counting loop: how often each score occurs per group, and the rest."""
+
+    chunk: dict[str, Counted]
+    labels: set[str]
+    rows_read: int
+    rows_dropped: int
+
+
+def count_scores(
+    path: str | Path,
+    fmt: CsvFormat,
+    group_col: str = "Class",
+    value_col: str = "Score",
+    on_reject: Callable[[tuple[Any, ...]], Any] | None = None,
+    limit: int | None = None,
+) -> Counts | None:
+    """Count each distinct (group, score) text in one pass; None past ``limit`` (COUNT_LIMIT).
+
+    Whole-point scores repeat, so a dict of a few hundred counts holds the whole file and the
+    loop does two dict operations per row, each distinct text cleaned once (``clean_fields``,
+    the rules of ``clean_scores``). Scores with decimals rarely repeat: past ``limit`` distinct
+    texts the loop gives up, so memory stays bounded whatever the values. Rejected rows get
+    the line numbers the pandas reader gives (blank lines are not counted), like every engine.
+    """
+    limit = COUNT_LIMIT if limit is None else limit
+    gi, vi = fmt.columns.index(group_col), fmt.columns.index(value_col)
+    pick = itemgetter(gi, vi)
+    good: dict[tuple[str | None, str | None], int] = {}
+    bad: dict[tuple[str | None, str | None], tuple[str, str, str]] = {}
+    labels: set[str] = set()
+    dropped = blank = 0
+    index = -1
+    with open(path, encoding=fmt.encoding, newline="") as handle, _reading(path):
+        reader = csv.reader(handle, delimiter=fmt.sep, skipinitialspace=True)
+        next(reader, None)
+        for index, row in enumerate(reader):
+            try:
+                key = pick(row)
+            except IndexError:  # a blank line or a short row: rare, so off the fast path
+                if not row or row == [""]:
+                    blank += 1
+                    continue
+                key = (row[gi] if gi < len(row) else None, row[vi] if vi < len(row) else None)
+            if key in good:
+                good[key] += 1
+                continue
+            verdict = bad.get(key)
+            if verdict is None:
+                label, _, raw, reason = clean_fields(*key, decimal=fmt.decimal)
+                if label:
+                    labels.add(label)
+                if reason is None:
+                    if len(good) >= limit:
+                        return None
+                    good[key] = 1
+                    continue
+                verdict = (label, raw, reason)
+                if len(bad) < limit:
+                    bad[key] = verdict
+            dropped += 1
+            if on_reject is not None:
+                on_reject((index - blank + 2, *verdict))
+    per_group: dict[str, dict[float, int]] = {}
+    for (group, text), n in good.items():
+        label, score, _, _ = clean_fields(group, text, fmt.decimal)
+        counts = per_group.setdefault(label, {})
+        counts[score] = counts.get(score, 0) + n  # type: ignore[index]
+    chunk = {
+        label: Counted(np.fromiter(c, float, len(c)), np.fromiter(c.values(), np.int64, len(c)))
+        for label, c in per_group.items()
+    }
+    return Counts(chunk, labels, index + 1 - blank, dropped)
+
+
 def stream_summaries(
-    config: RunConfig,
-    on_reject: Callable[[pd.DataFrame], Any] | None = None,
-    chunksize: int | None = None,
+    config: RunConfig, rejected: RejectedRows | None = None, chunksize: int | None = None
 ) -> tuple[dict[str, GroupSummary], TTestResult, int, int]:
-    """Summaries, the t-test, rows read and rows dropped, in fixed memory; rejects to ``on_reject``."""
+    """Summaries, the t-test, rows read and rows dropped, in fixed memory; rejects to ``rejected``.
+
+    First the counting loop (fast while scores repeat); on a file whose scores do not repeat,
+    chunks, a temporary file of the cleaned numbers, and the summary passes over it.
+    """
     source = config.source
-    fmt = inspect_csv(source, (config.group_col, config.value_col), config.encoding)
+    cols = (config.group_col, config.value_col)
+    fmt = inspect_csv(source, cols, config.encoding)
+    counted = count_scores(source, fmt, *cols, on_reject=rejected.row if rejected else None)
+    if counted is not None:
+        chunk = counted.chunk
+        summaries = summarize_spilled(lambda f: [f(chunk)], counted.labels, config)
+        rows_read, rows_dropped = counted.rows_read, counted.rows_dropped
+    else:
+        if rejected is not None:
+            rejected.restart()
+        summaries, rows_read, rows_dropped = _summarize_chunks(
+            config, fmt, rejected, chunksize or CHUNK_ROWS
+        )
+    result = compare(summaries, config.test, config.value_col, str(source))
+    return summaries, result, rows_read, rows_dropped
+
+
+def _summarize_chunks(
+    config: RunConfig, fmt: CsvFormat, rejected: RejectedRows | None, chunksize: int
+) -> tuple[dict[str, GroupSummary], int, int]:
+    """Clean in chunks, spill the numbers to a temporary file, summarise them in passes."""
     rows_read = rows_dropped = 0
     labels: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="exam-stream-") as folder, Spill(Path(folder)) as spill:
-        rows_at_once = chunksize or CHUNK_ROWS
-        for cleaned in clean_chunks(source, fmt, config.group_col, config.value_col, rows_at_once):
+        for cleaned in clean_chunks(
+            config.source, fmt, config.group_col, config.value_col, chunksize
+        ):
             rows_read += cleaned.rows_read
             rows_dropped += cleaned.rows_dropped
             labels.update(cleaned.labels)
             spill.add(cleaned, config.group_col, config.value_col)
-            if on_reject is not None:
-                on_reject(cleaned.rejected)
+            if rejected is not None:
+                rejected.table(cleaned.rejected)
         spill.close()
         summaries = summarize_spilled(spill.run_pass, labels, config)
-    return (
-        summaries,
-        compare(summaries, config.test, config.value_col, str(source)),
-        rows_read,
-        rows_dropped,
-    )
+    return summaries, rows_read, rows_dropped
 
 
 def summarize_spilled(
@@ -375,13 +496,9 @@ def run_stream(config: RunConfig) -> dict[str, Any]:
     tmp = Path(name)
     try:
         with open(fd, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(REJECTED_COLUMNS)
-
-            def on_reject(rejected: pd.DataFrame) -> None:
-                writer.writerows(rejected.itertuples(index=False, name=None))
-
-            summaries, result, rows_read, rows_dropped = stream_summaries(config, on_reject)
+            summaries, result, rows_read, rows_dropped = stream_summaries(
+                config, RejectedRows(handle)
+            )
         return publish(config, summaries, result, rows_read, tmp, rows_dropped)
     finally:
         tmp.unlink(missing_ok=True)  # already moved into place on success

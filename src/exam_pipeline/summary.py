@@ -39,8 +39,32 @@ CAP = 1 << 16
 #: The quantiles a summary reports (the box and its median).
 QUANTILES: tuple[float, float, float] = (0.25, 0.5, 0.75)
 
+
+@dataclass(frozen=True)
+class Counted:
+    """A group's values as distinct values and how often each occurs (a compressed chunk).
+
+    The stream keeps scores this way while they repeat (whole points take about a hundred
+    values); every summary below accepts either form and gives the same result.
+    """
+
+    values: np.ndarray
+    counts: np.ndarray
+
+
+#: One group's values in a chunk: plain, or counted.
+Values = np.ndarray | Counted
 #: The values of each group in one chunk, by label.
-Chunk = Mapping[str, np.ndarray]
+Chunk = Mapping[str, Values]
+
+
+def unpack(values: Values) -> tuple[np.ndarray, np.ndarray | None]:
+    """(values, how many times each; None when each occurs once)."""
+    if isinstance(values, Counted):
+        return values.values, values.counts
+    return values, None
+
+
 #: Apply a function to every chunk of the data and return the results (one per chunk).
 RunPass = Callable[[Callable[[Chunk], dict[str, Any]]], Iterable[dict[str, Any]]]
 
@@ -54,10 +78,11 @@ class Extent:
     max: float = -math.inf
 
     @classmethod
-    def of(cls, values: np.ndarray) -> Extent:
-        if len(values) == 0:
+    def of(cls, values: Values) -> Extent:
+        v, w = unpack(values)
+        if len(v) == 0:
             return cls()
-        return cls(len(values), float(values.min()), float(values.max()))
+        return cls(len(v) if w is None else int(w.sum()), float(v.min()), float(v.max()))
 
     def merge(self, other: Extent) -> Extent:
         return Extent(self.n + other.n, min(self.min, other.min), max(self.max, other.max))
@@ -77,12 +102,17 @@ class Moments:
     m2: float = 0.0
 
     @classmethod
-    def of(cls, values: np.ndarray, shift: float) -> Moments:
-        if len(values) == 0:
+    def of(cls, values: Values, shift: float) -> Moments:
+        v, w = unpack(values)
+        if len(v) == 0:
             return cls(shift)
-        d = values - shift
-        dmean = float(d.mean())
-        return cls(shift, len(values), dmean, float(np.square(d - dmean).sum()))
+        d = v - shift
+        if w is None:
+            dmean = float(d.mean())
+            return cls(shift, len(v), dmean, float(np.square(d - dmean).sum()))
+        n = int(w.sum())
+        dmean = float((w * d).sum() / n)
+        return cls(shift, n, dmean, float((w * np.square(d - dmean)).sum()))
 
     def merge(self, other: Moments) -> Moments:
         """Chan, Golub and LeVeque's pairwise update: exact in algebra, stable in floats."""
@@ -122,16 +152,22 @@ class Histogram:
     maxs: np.ndarray = field(repr=False)
 
     @classmethod
-    def of(cls, values: np.ndarray, lo: float, hi: float) -> Histogram:
+    def of(cls, values: Values, lo: float, hi: float) -> Histogram:
         counts = np.zeros(BINS, np.int64)
         mins = np.full(BINS, math.inf)
         maxs = np.full(BINS, -math.inf)
-        inside = np.sort(values[(values >= lo) & (values <= hi)])
+        v, w = unpack(values)
+        mask = (v >= lo) & (v <= hi)
+        if w is None:
+            inside = np.sort(v[mask])
+        else:
+            order = np.argsort(v[mask], kind="stable")
+            inside, weights = v[mask][order], w[mask][order]
         if len(inside):
             bins, starts, sizes = np.unique(
                 bin_index(inside, lo, hi), return_index=True, return_counts=True
             )
-            counts[bins] = sizes
+            counts[bins] = sizes if w is None else np.add.reduceat(weights, starts)
             mins[bins] = inside[starts]
             maxs[bins] = inside[starts + sizes - 1]
         return cls(lo, hi, counts, mins, maxs)
@@ -156,18 +192,41 @@ def bin_index(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Collected:
-    """The sorted values of a group that fall in ``[lo, hi]`` (at most ``CAP`` of them)."""
+    """The sorted values of a group that fall in ``[lo, hi]``, with how often each occurs.
+
+    ``counts`` is None while every value stands for one row.
+    """
 
     lo: float
     hi: float
     values: np.ndarray = field(repr=False)
+    counts: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, values: np.ndarray, lo: float, hi: float) -> Collected:
-        return cls(lo, hi, np.sort(values[(values >= lo) & (values <= hi)]))
+    def of(cls, values: Values, lo: float, hi: float) -> Collected:
+        v, w = unpack(values)
+        mask = (v >= lo) & (v <= hi)
+        if w is None:
+            return cls(lo, hi, np.sort(v[mask]))
+        order = np.argsort(v[mask], kind="stable")
+        return cls(lo, hi, v[mask][order], w[mask][order])
 
     def merge(self, other: Collected) -> Collected:
-        return Collected(self.lo, self.hi, np.sort(np.concatenate([self.values, other.values])))
+        values = np.concatenate([self.values, other.values])
+        if self.counts is None and other.counts is None:
+            return Collected(self.lo, self.hi, np.sort(values))
+        counts = np.concatenate([self._counts(), other._counts()])
+        order = np.argsort(values, kind="stable")
+        return Collected(self.lo, self.hi, values[order], counts[order])
+
+    def _counts(self) -> np.ndarray:
+        return np.ones(len(self.values), np.int64) if self.counts is None else self.counts
+
+    def value_at(self, rank: int) -> float:
+        """The value of the ``rank``-th smallest row here (0-based)."""
+        if self.counts is None:
+            return float(self.values[rank])
+        return float(self.values[np.searchsorted(np.cumsum(self.counts), rank, side="right")])
 
 
 @dataclass(frozen=True)
@@ -180,8 +239,9 @@ class Whiskers:
     high: float = -math.inf
 
     @classmethod
-    def of(cls, values: np.ndarray, lo: float, hi: float) -> Whiskers:
-        above, below = values[values >= lo], values[values <= hi]
+    def of(cls, values: Values, lo: float, hi: float) -> Whiskers:
+        v, _ = unpack(values)
+        above, below = v[v >= lo], v[v <= hi]
         return cls(
             lo,
             hi,
@@ -227,14 +287,14 @@ class Several:
     parts: tuple[Any, ...]
 
     @classmethod
-    def of(cls, values: np.ndarray, makers: tuple[Callable[[np.ndarray], Any], ...]) -> Several:
+    def of(cls, values: Values, makers: tuple[Callable[[Values], Any], ...]) -> Several:
         return cls(tuple(make(values) for make in makers))
 
     def merge(self, other: Several) -> Several:
         return Several(tuple(a.merge(b) for a, b in zip(self.parts, other.parts, strict=True)))
 
 
-Maker = Callable[[np.ndarray], Any]
+Maker = Callable[[Values], Any]
 
 
 def _per_group(makers: Mapping[str, Maker], chunk: Chunk) -> dict[str, Any]:
@@ -331,7 +391,7 @@ def order_statistics(
         for (label, rank), (kind, lo, hi, below) in plan.items():
             part = results[label].parts[keys[label].index((kind, lo, hi))]
             if kind == "collect":
-                found[label][rank] = float(part.values[rank - below])
+                found[label][rank] = part.value_at(rank - below)
             else:
                 pending[(label, rank)] = _Window(part, below)
     return found
@@ -345,7 +405,7 @@ class Spread:
     histogram: Histogram
 
     @classmethod
-    def of(cls, values: np.ndarray, extent: Extent) -> Spread:
+    def of(cls, values: Values, extent: Extent) -> Spread:
         return cls(Moments.of(values, extent.min), Histogram.of(values, extent.min, extent.max))
 
     def merge(self, other: Spread) -> Spread:
@@ -414,13 +474,20 @@ def summarize(
     return summaries
 
 
-def summarize_arrays(
-    groups: Mapping[str, Any], value_col: str = "Score", source: str = "input"
+def summarize_chunk(
+    chunk: Chunk, value_col: str = "Score", source: str = "input"
 ) -> dict[str, GroupSummary]:
-    """Summaries of groups held in memory: the same passes over one chunk (the pandas engine)."""
-    chunk = {label: np.asarray(values, dtype=float) for label, values in groups.items()}
+    """Summaries of groups held in memory (plain or counted): the passes over one chunk."""
 
     def run_pass(f: Callable[[Chunk], dict[str, Any]]) -> list[dict[str, Any]]:
         return [f(chunk)]
 
     return summarize(run_pass, extents(run_pass, list(chunk)), value_col, source)
+
+
+def summarize_arrays(
+    groups: Mapping[str, Any], value_col: str = "Score", source: str = "input"
+) -> dict[str, GroupSummary]:
+    """Summaries of groups held in memory: the same passes over one chunk (the pandas engine)."""
+    chunk = {label: np.asarray(values, dtype=float) for label, values in groups.items()}
+    return summarize_chunk(chunk, value_col, source)
