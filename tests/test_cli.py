@@ -204,3 +204,20 @@ def test_help_lists_engines(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     assert "pandas" in capsys.readouterr().out
+
+
+def test_an_engine_whose_library_is_missing_says_what_to_install(run_cli, monkeypatch, capsys):
+    import importlib.util
+
+    from exam_pipeline import engines
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "luigi" else real(name, *a)
+    )
+    assert "luigi" not in engines.available() and "pandas" in engines.available()
+    code, _, err = run_cli("run", "--engine", "luigi", "--db", "none")
+    assert code == 2 and "needs luigi" in err and "pip install luigi" in err
+    with pytest.raises(SystemExit):
+        run_cli("run", "--help")
+    assert "not installed here:\n  luigi" in capsys.readouterr().out

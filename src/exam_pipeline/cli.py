@@ -22,7 +22,14 @@ PROG = "exam-pipeline"
 
 def _engine_help() -> str:
     lines = [f"  {name:<8} {engines.ENGINES[name][2]}" for name in engines.available()]
-    return "engines available here:\n" + "\n".join(lines)
+    absent = [
+        f"  {name:<8} needs {', '.join(engines.missing(name))}: pip install "
+        f"{' '.join(engines.missing(name))}"
+        for name in engines.ENGINES
+        if engines.missing(name)
+    ]
+    text = "engines available here:\n" + "\n".join(lines)
+    return text + ("\nnot installed here:\n" + "\n".join(absent) if absent else "")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,8 +1,8 @@
 """The registry of engines: each one runs the same analysis and writes the same report.json.
 
 An engine is a function ``run(config: RunConfig) -> dict`` (the report). Engines load lazily,
-so ``exam-pipeline --help`` stays fast and an engine whose extra library is missing is simply
-not listed.
+so ``exam-pipeline --help`` stays fast; an engine whose library is not installed is not
+offered, and ``--help`` says what to install for it.
 """
 
 from __future__ import annotations
@@ -32,13 +32,35 @@ ENGINES: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: name -> the libraries (import names) an engine needs beyond the course's core.
+REQUIRES: dict[str, tuple[str, ...]] = {
+    "luigi": ("luigi",),
+    "prefect": ("prefect",),
+    "dask": ("dask", "distributed"),
+}
+
+
+def missing(name: str) -> list[str]:
+    """The libraries engine ``name`` needs that are not installed here."""
+    return [lib for lib in REQUIRES.get(name, ()) if importlib.util.find_spec(lib) is None]
+
+
 def available() -> list[str]:
-    """Engines whose module exists in this installation, in lesson order."""
-    return [name for name, (module, _, _) in ENGINES.items() if importlib.util.find_spec(module)]
+    """Engines whose module and libraries are installed here, in lesson order."""
+    return [
+        name
+        for name, (module, _, _) in ENGINES.items()
+        if importlib.util.find_spec(module) and not missing(name)
+    ]
 
 
 def get(name: str) -> Engine:
     """The run function of engine ``name``, or a clear error naming the engines there are."""
+    if name in ENGINES and missing(name):
+        raise PipelineInputError(
+            f"--engine {name}: needs {', '.join(missing(name))}, which is not installed here; "
+            f"pip install {' '.join(missing(name))} (or make install for the whole course)"
+        )
     if name not in available():
         raise PipelineInputError(
             f"--engine {name!r} is not available; choose one of: {', '.join(available())}"

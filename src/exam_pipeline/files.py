@@ -9,6 +9,27 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: The process's umask, read once at import (reading it means setting it, which is not safe
+#: while other threads create files).
+UMASK = _read_umask()
+
+
+def publishable(path: Path) -> Path:
+    """Give ``path`` the permissions a new file gets here (0666 less the umask).
+
+    A temporary file is created private (0600); moved into place as it is, an instructor who
+    publishes ``output/`` for a group or a web server would find the reports unreadable.
+    """
+    path.chmod(0o666 & ~UMASK)
+    return path
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; move it into place only if the block succeeds.
@@ -23,6 +44,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        publishable(tmp)
         os.replace(tmp, target)
     finally:
         if tmp.exists():

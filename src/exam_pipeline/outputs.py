@@ -16,7 +16,7 @@ import pandas as pd
 from . import report as report_mod
 from .analysis import GroupSummary, TTestResult
 from .config import RunConfig
-from .files import atomic_path, atomic_write_text
+from .files import atomic_path, atomic_write_text, publishable
 from .plots import boxplot_figure, save_figure
 from .sinks import make_engine, save_run
 
@@ -32,8 +32,26 @@ def write_rejected(rejected: pd.DataFrame | Path, path: Path) -> Path:
         with atomic_path(path) as tmp:
             rejected.to_csv(tmp, index=False, lineterminator="\n")
     else:
-        os.replace(rejected, path)
+        os.replace(publishable(rejected), path)
     return path
+
+
+#: The temporary files a run makes in --out before moving them into place; a run that was
+#: killed leaves them behind, and the next run removes them.
+LEFTOVERS = (".rejected.*.tmp", *(f".{name}.*.tmp" for name in (
+    "report.json", "report.md", "scores_boxplot.png", "rejected.csv", "results.db",
+)))  # fmt: skip
+
+
+def remove_leftovers(out: Path, keep: Path | None = None) -> list[Path]:
+    """Delete the temporary files an interrupted run left in ``out`` (not ``keep``)."""
+    removed = []
+    for pattern in LEFTOVERS:
+        for path in out.glob(pattern):
+            if path != keep and path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
 
 
 def publish(
@@ -52,6 +70,7 @@ def publish(
     )
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out, keep=rejected if isinstance(rejected, Path) else None)
     url = config.db_url
     if url is not None:
         make_engine(url).dispose()  # a bad URL fails here, before any file is written

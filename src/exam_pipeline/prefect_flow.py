@@ -11,6 +11,7 @@ course's quiet, offline settings; :func:`run_prefect` does it for the CLI.
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from .clean import CleanResult, clean_scores
 from .config import RunConfig
 from .data import CsvFormat, read_scores
 from .prefect_settings import configure
+from .validate import PipelineInputError
 
 # Lesson 05 runs every task every time; caching (and why it hashes whole DataFrames) is lesson 06.
 TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE}
@@ -141,4 +143,27 @@ def run_prefect(config: RunConfig) -> dict[str, Any]:
     """
     config = config.checked()  # bad options fail here, before Prefect starts anything
     configure(ui_links=True)
+    require_api()
     return exam_flow(config)
+
+
+def require_api(timeout: float = 5.0) -> None:
+    """Fail in one line if ``PREFECT_API_URL`` names a server that does not answer.
+
+    Prefect itself would end the run with a traceback ("Failed to reach API"). With no URL set,
+    Prefect starts a temporary server of its own, and there is nothing to check.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as response:
+            response.read()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise PipelineInputError(
+            f"PREFECT_API_URL {url}: the Prefect server does not answer ({reason}); start it "
+            "with `prefect server start`, or unset PREFECT_API_URL for a temporary server"
+        ) from None
