@@ -60,9 +60,21 @@ def variants() -> dict[str, nbformat.NotebookNode | str]:
 
     out["solution"], out["student"] = demo(), student_version(demo())
 
+    # Every answer deleted, the checks kept: each check fails, the status stays ok.
     nb = demo()
-    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    nb.cells = [c for c in nb.cells if c.cell_type == "markdown" or check_id(c)]
     out["gutted"] = nb
+
+    # Dead kernels, each after the first check passed: the process exits, a signal kills it.
+    # Each would wait out the whole time limit without the watchdog.
+    for name, code in {
+        "os_exit": "import os\nos._exit(0)",
+        "killed": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+        "sys_exit": "import sys\nsys.exit(3)",
+    }.items():
+        nb = demo()
+        nb.cells.insert(nb.cells.index(check(nb, "00-ex1")) + 1, nbformat.v4.new_code_cell(code))
+        out[name] = nb
 
     # Tampering, two kinds in one submission (each graded submission costs a kernel): a wrong
     # answer to exercise 3 with the stored output of its check edited to match it, and the
@@ -96,11 +108,19 @@ def variants() -> dict[str, nbformat.NotebookNode | str]:
 
     out["invalid_json"] = '{"cells": [ not json'
     out["not_a_notebook"] = "[1, 2, 3]"
+
+    # Not this lesson's notebook: nothing of the demo in it, or another lesson's title.
+    nb = demo()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    out["no_checks"] = nb
+    nb = demo()
+    nb.cells[0].source = "# 04 - Pipelines as Luigi tasks\n\nThe wrong notebook."
+    out["other_lesson"] = nb
     return out
 
 
 @pytest.fixture(scope="module")
-def demo_grades(tmp_path_factory) -> dict[str, grading.Grade]:
+def demo_paths(tmp_path_factory) -> list[Path]:
     folder = tmp_path_factory.mktemp("submissions")
     paths = []
     for name, nb in variants().items():
@@ -110,7 +130,12 @@ def demo_grades(tmp_path_factory) -> dict[str, grading.Grade]:
         else:
             nbformat.write(nb, path)
         paths.append(path)
-    grades = grading.grade_all(DEMO, paths, timeout=TIMEOUT, jobs=2)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def demo_grades(demo_paths) -> dict[str, grading.Grade]:
+    grades = grading.grade_all(DEMO, demo_paths, timeout=TIMEOUT, jobs=2)
     return {g.submission.rsplit("/", 1)[-1].removesuffix(".ipynb"): g for g in grades}
 
 
@@ -125,6 +150,38 @@ def test_untouched_student_version_scores_0(demo_grades):
 
 def test_gutted_notebook_scores_0(demo_grades):
     assert (demo_grades["gutted"].passed, demo_grades["gutted"].status) == (0, "ok")
+    assert [c.message for c in demo_grades["gutted"].checks] == [
+        "NameError: name 'double' is not defined",
+        "NameError: name 'class_mean' is not defined",
+        "NameError: name 'difference' is not defined",
+    ]
+
+
+@pytest.mark.parametrize("name", ["os_exit", "killed"])
+def test_dead_kernel_ends_the_submission_at_once(demo_grades, name):
+    """Code cell 4 (just after check 1, cell 3) ends the kernel; check 1 passed before it.
+
+    The run ends within seconds: without the watchdog it would wait out the whole time limit,
+    which the timeout status would show.
+    """
+    grade = demo_grades[name]
+    assert grade.status == "error: the kernel died in cell 4", grade.status
+    assert (grade.passed, grade.failed) == (1, ["00-ex2", "00-ex3"])
+    assert grade.checks[1].message == "not run: the kernel died in cell 4"
+
+
+def test_sys_exit_is_reported_and_the_rest_graded(demo_grades):
+    """IPython catches SystemExit: the kernel lives on, so the later checks still run."""
+    grade = demo_grades["sys_exit"]
+    assert (grade.status, grade.passed) == ("ok", 3)
+    assert grade.notes == ["cell 4 raised SystemExit: 3"]
+
+
+@pytest.mark.parametrize("name", ["no_checks", "other_lesson"])
+def test_not_a_submission_for_this_lesson(demo_grades, name):
+    grade = demo_grades[name]
+    assert grade.status == "error: not a submission for 00_grading_demo"
+    assert (grade.passed, grade.total, grade.score) == (0, 3, 0)
 
 
 def test_looping_notebook_times_out_and_keeps_earlier_checks(demo_grades):
