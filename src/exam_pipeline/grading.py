@@ -573,6 +573,9 @@ def _assemble(
             result.passed, result.earned = True, points
         elif entry is not None:
             result.message = entry.get("message") or "failed"
+            if entry.get("kind") == "mismatch":
+                yours = " ".join(str(entry.get("output", "")).split())[:200]
+                result.message += f"; your output: {yours!r}" if yours else "; you printed nothing"
         elif run.timed_out:
             result.message = (
                 f"not run: the notebook reached the time limit ({timeout:g} s) before this check"
@@ -730,13 +733,61 @@ def grade_all(
 # --------------------------------------------------------------------------- reporting
 
 
-def to_csv(grades: Iterable[Grade]) -> str:
-    """grades.csv: ``submission,passed,total,score,status``."""
+def student_id(path: str | Path) -> str:
+    """The student a submission belongs to, from its file name (docs/grading.md, Gradebook).
+
+    The file name without its folders and ``.ipynb``; if that holds ``__`` (two underscores),
+    only the part before it: ``ada.ipynb`` and ``subs/ada__01_pipeline_mindset.ipynb`` are both
+    ``ada``. Use the identifier your learning platform knows (a username or an ID number).
+    """
+    stem = Path(str(path).replace("\\", "/")).name.removesuffix(".ipynb")
+    return stem.split("__", 1)[0] if "__" in stem else stem
+
+
+def check_students(submissions: Sequence[str | Path]) -> None:
+    """Fail before grading if two submissions map to the same student (the gradebook's key)."""
+    seen: dict[str, str] = {}
+    for path in submissions:
+        student = student_id(path)
+        if not student:
+            raise PipelineInputError(f"{path}: no student identifier in the file name")
+        if student in seen:
+            raise PipelineInputError(
+                f"--gradebook: {seen[student]} and {path} are both student {student!r}; "
+                "one submission per student (see docs/grading.md, Gradebook)"
+            )
+        seen[student] = str(path)
+
+
+def _points(value: float) -> str:
+    return f"{round(value, 2):g}"
+
+
+def to_csv(grades: Iterable[Grade], gradebook: bool = False) -> str:
+    """grades.csv: ``submission,passed,total,score,status``.
+
+    ``gradebook``: then ``student``, one column per check_id (points earned) and
+    ``points``, ``max_points``: one row per student, which Moodle's "Import grades from CSV"
+    maps onto its grade items.
+    """
+    grades = list(grades)
+    columns = list(CSV_COLUMNS)
+    check_ids: list[str] = []
+    if gradebook:
+        check_ids = [c.check_id for c in grades[0].checks] if grades else []
+        columns += [GRADEBOOK_COLUMNS[0], *check_ids, *GRADEBOOK_COLUMNS[1:]]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for grade in grades:
-        writer.writerow(grade.row())
+        row: dict[str, str | int] = dict(grade.row())
+        if gradebook:
+            earned = {c.check_id: c.earned for c in grade.checks}
+            row["student"] = student_id(grade.submission)
+            row.update({cid: _points(earned.get(cid, 0.0)) for cid in check_ids})
+            row["points"] = _points(grade.points)
+            row["max_points"] = _points(grade.max_points)
+        writer.writerow(row)
     return buffer.getvalue()
 
 
@@ -750,8 +801,8 @@ def check_out(out: str | Path) -> Path:
     return out
 
 
-def write_csv(grades: Iterable[Grade], out: str | Path) -> Path:
-    return atomic_write_text(check_out(out), to_csv(grades))
+def write_csv(grades: Iterable[Grade], out: str | Path, gradebook: bool = False) -> Path:
+    return atomic_write_text(check_out(out), to_csv(grades, gradebook=gradebook))
 
 
 def progress_line(grade: Grade) -> str:

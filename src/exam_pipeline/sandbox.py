@@ -207,6 +207,8 @@ def command(
         if os.path.isdir(secret):
             args += ["--tmpfs", secret, "--remount-ro", secret]
     args += ["--proc", "/proc", "--dev", "/dev"]
+    # multiprocessing's locks (Luigi's workers, process pools) live in /dev/shm.
+    args += ["--perms", "1777", "--size", str(limits.tmp_mb * MB), "--tmpfs", "/dev/shm"]
     args += ["--perms", "1777", "--size", str(limits.tmp_mb * MB), "--tmpfs", INNER_TMP]
     for path in environment_paths():
         if path.startswith(INNER_TMP + "/") or path == INNER_TMP:
