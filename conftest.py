@@ -99,6 +99,7 @@ SLOWEST_FIRST = (
     "solutions/03_step_pipeline_framework.ipynb",
     "notebooks/03_step_pipeline_framework.ipynb",
     "notebooks/04_luigi.ipynb",
+    "tests/test_grading_sandbox.py",  # about 7 s
     "tests/test_framework.py",  # about 6 s
     "tests/test_prefect_resilience.py",
     "notebooks/01_pipeline_mindset.ipynb",

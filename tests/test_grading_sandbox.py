@@ -191,9 +191,11 @@ LESSONS = sorted((Path(__file__).resolve().parents[1] / "solutions").glob("*.ipy
 def test_lesson_grades_for_real_in_the_sandbox(path):
     """Every solved lesson still scores 100 in the sandbox, with the default limits.
 
-    The sandbox passes no environment in: the Prefect lessons (05, 06) start their temporary
-    Prefect server inside it (on the sandbox's own loopback), not the test session's server.
-    Slow (a whole lesson per kernel, 20-45 s for the Prefect ones), so in make grade-lessons.
+    The sandbox passes no environment in: lessons 05 and 06 start their temporary workflow
+    server inside it (on the sandbox's own loopback), not the test session's shared one.
+    Slow (a whole lesson per kernel, 20-45 s for 05 and 06), so in make grade-lessons.
+    (This file does not name that workflow library: the root conftest.py would then make it
+    wait for the session's server, which it does not need.)
     """
     if shutil.which("bwrap") is None:
         pytest.skip(NO_BWRAP)
