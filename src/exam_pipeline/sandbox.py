@@ -26,7 +26,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -100,6 +99,8 @@ def apply_limits(encoded: str) -> None:
     user here: Linux does not count a root user's processes against RLIMIT_NPROC (not even in
     a user namespace of root's).
     """
+    import resource  # POSIX only: this module is imported on Windows too
+
     settings = json.loads(encoded)
     user = settings.pop("USER", None)
     for name, value in settings.items():
