@@ -50,10 +50,13 @@ durations:
 	$(MAKE) test PYTEST_ARGS="--record-durations $(PYTEST_ARGS)"
 
 ## Grade every lesson for real, as an instructor's batch would: its solution scores 100, the
-## untouched student version less, a gutted copy 0, a looping copy times out. Slow (a few
-## minutes), so not part of `make test`; CI runs it after the suite.
+## untouched student version less, a gutted copy 0, a looping copy times out; every solution
+## again in the --sandbox (the Prefect lessons with their temporary server inside it); and a
+## batch on a real Dask cluster with a worker killed mid-batch. Slow (a few minutes), so not
+## part of `make test`; CI runs it after the suite.
+GRADING_TESTS := tests/test_grading.py tests/test_grading_sandbox.py tests/test_grading_cluster.py
 grade-lessons: install-dev
-	env -u PYTHONDONTWRITEBYTECODE EXAM_GRADE_LESSONS=1 $(BIN)/python -m pytest -n 3 tests/test_grading.py -k grades_for_real $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE EXAM_GRADE_LESSONS=1 $(BIN)/python -m pytest -n 3 $(GRADING_TESTS) -k grades_for_real $(PYTEST_ARGS)
 
 ## The analysis on the bundled lesson data, written to output/.
 run: install
@@ -95,6 +98,7 @@ format: install-dev
 bench: install-dev
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/bench_engines.py
+	$(BIN)/python benchmarks/bench_grading.py
 
 clean:
 	rm -rf output notebooks/output solutions/output test-artifacts .pytest_cache

@@ -13,6 +13,7 @@ import ast
 import builtins
 import copy
 import csv
+import html
 import io
 import os
 from pathlib import Path
@@ -22,8 +23,9 @@ import psutil
 import pytest
 
 from conftest import ROOT
-from exam_pipeline import grading
-from exam_pipeline.notebooks import check_cells, check_id, student_version
+from exam_pipeline import feedback, grading
+from exam_pipeline.notebooks import check_cells, check_id, solution_regions, student_version
+from exam_pipeline.validate import PipelineInputError
 
 DEMO = ROOT / "tests" / "fixtures" / "00_grading_demo.ipynb"
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
@@ -60,9 +62,24 @@ def variants() -> dict[str, nbformat.NotebookNode | str]:
 
     out["solution"], out["student"] = demo(), student_version(demo())
 
+    # Every answer deleted, the checks kept: each check fails, the status stays ok.
     nb = demo()
-    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    nb.cells = [c for c in nb.cells if c.cell_type == "markdown" or check_id(c)]
     out["gutted"] = nb
+
+    # Dead kernels, each after the first check passed: the process exits, a signal kills it.
+    # Each would wait out the whole time limit without the watchdog.
+    for name, code in {
+        "os_exit": "import os\nos._exit(0)",
+        "killed": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+        "sys_exit": "import sys\nsys.exit(3)",
+    }.items():
+        nb = demo()
+        nb.cells.insert(nb.cells.index(check(nb, "00-ex1")) + 1, nbformat.v4.new_code_cell(code))
+        out[name] = nb
+    # ... and a wrong answer to exercise 2 after the sys.exit(), for the feedback's sake.
+    cell = cell_with(out["sys_exit"], "def class_mean")
+    cell.source = cell.source.replace("return sum(values) / len(values)", "return 0")
 
     # Tampering, two kinds in one submission (each graded submission costs a kernel): a wrong
     # answer to exercise 3 with the stored output of its check edited to match it, and the
@@ -96,11 +113,19 @@ def variants() -> dict[str, nbformat.NotebookNode | str]:
 
     out["invalid_json"] = '{"cells": [ not json'
     out["not_a_notebook"] = "[1, 2, 3]"
+
+    # Not this lesson's notebook: nothing of the demo in it, or another lesson's title.
+    nb = demo()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    out["no_checks"] = nb
+    nb = demo()
+    nb.cells[0].source = "# 04 - Pipelines as Luigi tasks\n\nThe wrong notebook."
+    out["other_lesson"] = nb
     return out
 
 
 @pytest.fixture(scope="module")
-def demo_grades(tmp_path_factory) -> dict[str, grading.Grade]:
+def demo_paths(tmp_path_factory) -> list[Path]:
     folder = tmp_path_factory.mktemp("submissions")
     paths = []
     for name, nb in variants().items():
@@ -110,7 +135,12 @@ def demo_grades(tmp_path_factory) -> dict[str, grading.Grade]:
         else:
             nbformat.write(nb, path)
         paths.append(path)
-    grades = grading.grade_all(DEMO, paths, timeout=TIMEOUT, jobs=2)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def demo_grades(demo_paths) -> dict[str, grading.Grade]:
+    grades = grading.grade_all(DEMO, demo_paths, timeout=TIMEOUT, jobs=2)
     return {g.submission.rsplit("/", 1)[-1].removesuffix(".ipynb"): g for g in grades}
 
 
@@ -125,6 +155,38 @@ def test_untouched_student_version_scores_0(demo_grades):
 
 def test_gutted_notebook_scores_0(demo_grades):
     assert (demo_grades["gutted"].passed, demo_grades["gutted"].status) == (0, "ok")
+    assert [c.message for c in demo_grades["gutted"].checks] == [
+        "NameError: name 'double' is not defined",
+        "NameError: name 'class_mean' is not defined",
+        "NameError: name 'difference' is not defined",
+    ]
+
+
+@pytest.mark.parametrize("name", ["os_exit", "killed"])
+def test_dead_kernel_ends_the_submission_at_once(demo_grades, name):
+    """Code cell 4 (just after check 1, cell 3) ends the kernel; check 1 passed before it.
+
+    The run ends within seconds: without the watchdog it would wait out the whole time limit,
+    which the timeout status would show.
+    """
+    grade = demo_grades[name]
+    assert grade.status == "error: the kernel died in cell 4", grade.status
+    assert (grade.passed, grade.failed) == (1, ["00-ex2", "00-ex3"])
+    assert grade.checks[1].message == "not run: the kernel died in cell 4"
+
+
+def test_sys_exit_is_reported_and_the_rest_graded(demo_grades):
+    """IPython catches SystemExit: the kernel lives on, so the later checks still run."""
+    grade = demo_grades["sys_exit"]
+    assert (grade.status, grade.passed, grade.failed) == ("ok", 1, ["00-ex2", "00-ex3"])
+    assert grade.notes == ["cell 4 raised SystemExit: 3"]
+
+
+@pytest.mark.parametrize("name", ["no_checks", "other_lesson"])
+def test_not_a_submission_for_this_lesson(demo_grades, name):
+    grade = demo_grades[name]
+    assert grade.status == "error: not a submission for 00_grading_demo"
+    assert (grade.passed, grade.total, grade.score) == (0, 3, 0)
 
 
 def test_looping_notebook_times_out_and_keeps_earlier_checks(demo_grades):
@@ -215,6 +277,113 @@ def test_summary_and_csv():
     assert "3 submissions, mean score 44.4" in text and "ok 2, timeout 1, error 0" in text
     assert "0-19 |   1 #\n" in text and "20-39 |   1 #\n" in text and "100 |   1 #\n" in text
     assert "40-59 |   0\n" in text
+
+
+# ------------------------------------------------------------------ feedback and gradebook
+
+
+def reference_texts() -> list[str]:
+    """What a student must never see: the answers and the checks' reference outputs."""
+    texts = []
+    for cell in demo().cells:
+        if cell.cell_type != "code":
+            continue
+        for region in solution_regions(cell.source):
+            texts += [line.strip() for line in region.splitlines() if line.strip()]
+        if check_id(cell):
+            texts += [o.get("text", "").strip() for o in cell.outputs if o.get("text")]
+    return texts
+
+
+def test_feedback_files_say_what_failed_and_never_the_reference(demo_grades, tmp_path):
+    written = feedback.write_all(demo_grades.values(), tmp_path)
+    assert len(written) == 2 * len(demo_grades)
+    texts = {p.name: p.read_text(encoding="utf-8") for p in written}
+    secrets = reference_texts()
+    assert "difference: 11.8" in secrets and "return 2 * x" in secrets
+    for name, text in texts.items():
+        leaked = [secret for secret in secrets if secret in text or html.escape(secret) in text]
+        assert not leaked, f"{name} shows {leaked}"
+
+    solution = texts["solution.md"]
+    assert "**Score: 100 / 100** (3 of 3 points; 3 of 3 checks passed)" in solution
+    assert "| `00-ex1` | pass | 1/1 |  |" in solution
+    gutted = texts["gutted.md"]
+    assert "| `00-ex1` | fail | 0/1 | NameError: name 'double' is not defined |" in gutted
+    tampered = texts["tampered.md"]
+    assert (
+        "| `00-ex3` | fail | 0/1 | the output differs from what the check expects; "
+        "your output: 'difference: 0.0' |" in tampered
+    )
+    loop = texts["loop.md"]
+    assert "not run: the notebook reached the time limit (20 s) before this check" in loop
+    assert "Status: timeout: stopped after 20 s." in loop
+    assert "| `00-ex3` | fail | 0/1 | not run: the kernel died in cell 4 |" in texts["killed.md"]
+    sys_exit = texts["sys_exit.md"]
+    assert 'AssertionError at `assert abs(class_mean("A") - 68.2) < 1e-9`' in sys_exit
+    assert "- cell 4 raised SystemExit: 3" in sys_exit
+    page = texts["tampered.html"]
+    assert (
+        page.startswith("<!DOCTYPE html>") and "<td><code>00-ex3</code></td><td>fail</td>" in page
+    )
+    assert "your output: &#x27;difference: 0.0&#x27;" in page
+
+
+def test_gradebook_adds_student_and_points_per_check(demo_grades):
+    rows = list(csv.DictReader(io.StringIO(grading.to_csv(demo_grades.values(), gradebook=True))))
+    assert list(rows[0]) == [
+        *grading.CSV_COLUMNS, "student", "00-ex1", "00-ex2", "00-ex3", "points", "max_points"
+    ]  # fmt: skip
+    by_student = {r["student"]: r for r in rows}
+    assert set(by_student) == set(demo_grades)
+    loop = by_student["loop"]
+    assert (loop["00-ex1"], loop["00-ex2"], loop["00-ex3"], loop["points"]) == ("1", "1", "0", "2")
+    assert (loop["score"], loop["max_points"], loop["status"]) == (
+        "66.7",
+        "3",
+        "timeout: stopped after 20 s",
+    )
+    plain = list(csv.DictReader(io.StringIO(grading.to_csv(demo_grades.values()))))
+    assert [{k: r[k] for k in grading.CSV_COLUMNS} for r in rows] == plain
+
+
+def test_points_metadata_weights_the_score(tmp_path):
+    nb = demo()
+    check(nb, "00-ex3").metadata["points"] = 2
+    assert grading.check_points(nb) == {"00-ex1": 1.0, "00-ex2": 1.0, "00-ex3": 2.0}
+    grade = grading.Grade("ada.ipynb", 2, 3)
+    grade.checks = [
+        grading.CheckResult("00-ex1", 1, True, 1),
+        grading.CheckResult("00-ex2", 1),
+        grading.CheckResult("00-ex3", 2, True, 2),
+    ]
+    assert (grade.points, grade.max_points, grade.score) == (3, 4, 75)
+    (row,) = csv.DictReader(io.StringIO(grading.to_csv([grade], gradebook=True)))
+    assert (row["00-ex3"], row["points"], row["max_points"], row["score"]) == ("2", "3", "4", "75")
+
+    check(nb, "00-ex3").metadata["points"] = "two"
+    nbformat.write(nb, tmp_path / "bad.ipynb")
+    with pytest.raises(
+        PipelineInputError,
+        match="check 00-ex3: metadata 'points' must be a positive number, got 'two'",
+    ):
+        grading.load_solution(tmp_path / "bad.ipynb")
+
+
+@pytest.mark.parametrize(
+    "path, student",
+    [("ada.ipynb", "ada"), ("subs/ada__01_pipeline_mindset.ipynb", "ada"), ("s/b_c.ipynb", "b_c")],
+)
+def test_student_identifier_from_the_file_name(path, student):
+    assert grading.student_id(path) == student
+
+
+def test_gradebook_refuses_two_files_of_one_student(run_cli, tmp_path):
+    a, b = tmp_path / "ada.ipynb", tmp_path / "x" / "ada__again.ipynb"
+    code, _, err = run_cli(
+        "grade", "--gradebook", "--solution", DEMO, a, b, "--out", tmp_path / "g.csv"
+    )
+    assert code == 2 and f"{a} and {b} are both student 'ada'" in err
 
 
 def test_cli_grades_and_writes_csv(run_cli, tmp_path):

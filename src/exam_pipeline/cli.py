@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         "grade",
         help="grade student notebooks against a solution (pytest --nbval, one CSV row each)",
         description="Run each submission with the solution's check cells and reference outputs "
-        "under pytest --nbval; only check cells count. Not a sandbox: see docs/instructors.md.",
+        "under pytest --nbval; only check cells count. Without --sandbox student code runs as "
+        "you: see docs/grading.md.",
     )
     grade.add_argument("--solution", type=Path, required=True, help="the solved notebook")
     grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION", help="notebooks")
@@ -123,6 +124,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grade.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default: 1)")
     grade.add_argument("--keep", type=Path, help="keep each graded copy and pytest's output here")
+    grade.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="run each submission in bubblewrap: no network, no view of your files, "
+        "resource limits (Linux; Debian package bubblewrap)",
+    )
+    grade.add_argument(
+        "--memory",
+        type=int,
+        metavar="MB",
+        help="with --sandbox: memory (address space) per process in MB (default: 4096)",
+    )
+    grade.add_argument(
+        "--feedback",
+        type=Path,
+        metavar="DIR",
+        help="write one Markdown and one HTML feedback file per submission into DIR",
+    )
+    grade.add_argument(
+        "--gradebook",
+        action="store_true",
+        help="add a student column and one points column per check to --out (Moodle's CSV "
+        "grade import)",
+    )
+    grade.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade on a Dask cluster, e.g. tcp://host:8786 (each worker needs exam_pipeline "
+        "installed; --jobs is then ignored)",
+    )
     grade.set_defaults(handler=cmd_grade)
     return parser
 
@@ -164,23 +195,52 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from . import grading  # imported here: `exam-pipeline run` does not need nbformat
+    # imported here: `exam-pipeline run` does not need nbformat
+    from . import grading, sandbox
 
     def show(grade: grading.Grade) -> None:
         print(grading.progress_line(grade), flush=True)
 
     grading.check_out(args.out)
-    grades = grading.grade_all(
-        args.solution,
-        args.submissions,
-        timeout=args.timeout,
-        jobs=args.jobs,
-        progress=show,
-        keep=args.keep,
-    )
-    grading.write_csv(grades, args.out)
+    limits = None
+    if args.memory is not None and not args.sandbox:
+        raise PipelineInputError("--memory needs --sandbox (limits apply inside the sandbox)")
+    if args.sandbox:
+        limits = sandbox.Limits() if args.memory is None else sandbox.Limits(memory_mb=args.memory)
+    if args.gradebook:
+        grading.check_students(args.submissions)
+    if args.feedback is not None and args.feedback.exists() and not args.feedback.is_dir():
+        raise PipelineInputError(f"--feedback {args.feedback}: is a file, expected a folder")
+    if args.scheduler:
+        from . import grading_cluster
+
+        grades = grading_cluster.grade_on_cluster(
+            args.scheduler,
+            args.solution,
+            args.submissions,
+            timeout=args.timeout,
+            progress=show,
+            sandbox=limits,
+        )
+    else:
+        grades = grading.grade_all(
+            args.solution,
+            args.submissions,
+            timeout=args.timeout,
+            jobs=args.jobs,
+            progress=show,
+            keep=args.keep,
+            sandbox=limits,
+        )
+    grading.write_csv(grades, args.out, gradebook=args.gradebook)
     print(grading.summary(grades), end="")
-    print(f"Wrote {args.out}")
+    written = [str(args.out)]
+    if args.feedback is not None:
+        from . import feedback
+
+        feedback.write_all(grades, args.feedback)
+        written.append(f"{len(grades)} feedback files in {args.feedback}")
+    print(f"Wrote {', '.join(written)}")
     return 0
 
 
