@@ -90,6 +90,7 @@ student: install
 lint: install-dev
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
 
 format: install-dev
 	$(BIN)/ruff check --fix $(LINTED)

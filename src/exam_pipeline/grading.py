@@ -174,7 +174,9 @@ def check_cells_of(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
 
 def check_points(solution: nbformat.NotebookNode) -> dict[str, float]:
     """check_id -> its weight (``points`` metadata, 1 when absent), in the solution's order."""
-    return {check_id(c): float(c.metadata.get(POINTS_KEY, 1)) for c in check_cells_of(solution)}
+    return {
+        str(check_id(c)): float(c.metadata.get(POINTS_KEY, 1)) for c in check_cells_of(solution)
+    }
 
 
 _LESSON_NUMBER = re.compile(r"^\s*#\s*(\d+)\b")
@@ -321,7 +323,7 @@ def graded_copy_with_origins(
         if cid not in reference:
             slots.append(cell)
         elif cid not in slots:
-            slots.append(cid)
+            slots.append(str(cid))
 
     for index in range(len(solution.cells) - 1, -1, -1):  # right to left: later anchors first
         cell = solution.cells[index]
@@ -329,7 +331,7 @@ def graded_copy_with_origins(
             continue
         found = (_slot_of(slots, later) for later in solution.cells[index + 1 :])
         position = next((i for i in found if i is not None), len(slots))
-        slots.insert(position, check_id(cell))
+        slots.insert(position, str(check_id(cell)))
 
     nb = nbformat.v4.new_notebook(metadata=json.loads(json.dumps(solution.metadata)))
     origins: list[Origin] = []
@@ -496,7 +498,7 @@ def _run_pytest(
 
 def _read_log(log: Path) -> list[dict]:
     """The plugin's entries (a line cut short by a kill is skipped)."""
-    entries = []
+    entries: list[dict] = []
     if not log.exists():
         return entries
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -567,14 +569,14 @@ def _assemble(
 
     grade.checks = []
     for cid, points in order.items():
-        entry = results.get(cid)
+        found = results.get(cid)
         result = CheckResult(check_id=cid, points=points)
-        if entry is not None and entry.get("passed"):
+        if found is not None and found.get("passed"):
             result.passed, result.earned = True, points
-        elif entry is not None:
-            result.message = entry.get("message") or "failed"
-            if entry.get("kind") == "mismatch":
-                yours = " ".join(str(entry.get("output", "")).split())[:200]
+        elif found is not None:
+            result.message = found.get("message") or "failed"
+            if found.get("kind") == "mismatch":
+                yours = " ".join(str(found.get("output", "")).split())[:200]
                 result.message += f"; your output: {yours!r}" if yours else "; you printed nothing"
         elif run.timed_out:
             result.message = (

@@ -61,7 +61,7 @@ class StdoutHandler(logging.StreamHandler):
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__()
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stdout
 

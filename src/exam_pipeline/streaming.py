@@ -396,7 +396,7 @@ def count_scores(
                 continue
             verdict = bad.get(key)
             if verdict is None:
-                label, _, raw, reason = clean_fields(*key, decimal=fmt.decimal)
+                label, _, raw, reason = clean_fields(key[0], key[1], fmt.decimal)
                 if label:
                     labels.add(label)
                 if reason is None:
@@ -413,8 +413,10 @@ def count_scores(
     per_group: dict[str, dict[float, int]] = {}
     for (group, text), n in good.items():
         label, score, _, _ = clean_fields(group, text, fmt.decimal)
+        if score is None:  # cannot happen: only rows that cleaned to a number are counted
+            continue
         counts = per_group.setdefault(label, {})
-        counts[score] = counts.get(score, 0) + n  # type: ignore[index]
+        counts[score] = counts.get(score, 0) + n
     chunk = {
         label: Counted(np.fromiter(c, float, len(c)), np.fromiter(c.values(), np.int64, len(c)))
         for label, c in per_group.items()
