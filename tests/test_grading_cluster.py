@@ -21,8 +21,8 @@ import psutil
 import pytest
 from test_grading import DEMO, variants
 
-from conftest import still_alive
 from exam_pipeline import grading, grading_cluster
+from support.processes import still_alive
 
 TIMEOUT = 10.0
 NAMES = ["loop", "solution", "student", "syntax_error", "killed", "invalid_json", "gutted"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,14 @@ def test_an_unreachable_prefect_server_is_one_line(tmp_path):
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "does not answer" in done.stderr, done.stderr
     assert url in done.stderr and not (tmp_path / "o").exists()
+
+
+def test_the_streams_own_temporary_file_survives_a_relative_out(tmp_path, monkeypatch):
+    """--out given as a relative path: the stream's own .rejected.*.tmp is not a leftover."""
+    from exam_pipeline.config import RunConfig
+    from exam_pipeline.streaming import run_stream
+
+    monkeypatch.chdir(tmp_path)
+    report = run_stream(RunConfig(out=Path("relative") / "out", engine="stream", db="none"))
+    assert report["rows_read"] == 10
+    assert sorted(p.name for p in (tmp_path / "relative" / "out").iterdir()) == sorted(OUTPUTS)

@@ -46,9 +46,10 @@ LEFTOVERS = (".rejected.*.tmp", *(f".{name}.*.tmp" for name in (
 def remove_leftovers(out: Path, keep: Path | None = None) -> list[Path]:
     """Delete the temporary files an interrupted run left in ``out`` (not ``keep``)."""
     removed = []
+    kept = keep.resolve() if keep is not None else None
     for pattern in LEFTOVERS:
         for path in out.glob(pattern):
-            if path != keep and path.is_file():
+            if path.resolve() != kept and path.is_file():
                 path.unlink(missing_ok=True)
                 removed.append(path)
     return removed
