@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import ROOT, data_file, machine
+from bench import KINDS, ROOT, data_file, machine
 
 SIZES = (1_000_000, 4_000_000)
 
@@ -306,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--repeat", type=int, default=2, help="runs per cell; the best is kept")
     parser.add_argument("--data", type=Path, default=ROOT / "data")
+    parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS))
     parser.add_argument(
         "--child", nargs=3, metavar=("METHOD", "CSV", "OUT"), help=argparse.SUPPRESS
     )
@@ -315,10 +316,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     print(f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} at the start.\n")
-    print("| rows | method | wall time (s) | rows/s | % of pandas+pyarrow rows/s | note |")
-    print("|---:|---|---:|---:|---:|---|")
-    for rows in args.sizes:
-        path = data_file(rows, args.data)
+    print("| data | rows | method | wall time (s) | rows/s | % of pandas+pyarrow rows/s | note |")
+    print("|---|---:|---|---:|---:|---:|---|")
+    for kind, rows in [(k, n) for k in args.kinds for n in args.sizes]:
+        path = data_file(rows, args.data, KINDS[kind])
         results = {m: measure(m, path, args.repeat) for m in METHODS}
         reference, base = results["pandas"], results["pyarrow"]["seconds"]
         for method, label in METHODS.items():
@@ -329,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             if method == "bytes":
                 note = f"{r['bytes'] / seconds / 1e6:,.0f} MB/s ({r['bytes'] / 1e6:.0f} MB)"
             print(
-                f"| {rows:,} | {label} | {seconds:.2f} | {rows / seconds:,.0f} "
+                f"| {kind} | {rows:,} | {label} | {seconds:.2f} | {rows / seconds:,.0f} "
                 f"| {100 * base / seconds:.0f} % | {note} |"
             )
         sys.stdout.flush()
