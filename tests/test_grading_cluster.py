@@ -21,7 +21,7 @@ import psutil
 import pytest
 from test_grading import DEMO, variants
 
-from exam_pipeline import grading, grading_cluster
+from exam_pipeline import dask_engine, grading, grading_cluster
 from support.processes import still_alive
 
 TIMEOUT = 10.0
@@ -138,7 +138,7 @@ def test_dask_batch_grades_for_real(cluster, tmp_path):
 
 
 def test_no_scheduler_is_one_clear_line(run_cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(grading_cluster, "CONNECT_TIMEOUT", 1)  # nothing listens on port 9
+    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", "1s")  # nothing listens on port 9
     code, _, err = run_cli(
         "grade", "--scheduler", "tcp://127.0.0.1:9", "--solution", DEMO, DEMO,
         "--out", tmp_path / "g.csv",

@@ -160,6 +160,16 @@ def quiet_logger(name: str, level: int = logging.ERROR) -> Iterator[None]:
         logger.setLevel(before)
 
 
+def connect(scheduler: str) -> Client:
+    """A Client of the scheduler at ``scheduler``, or one line saying why there is none."""
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise PipelineInputError(
+            f"--scheduler {scheduler}: could not connect to a Dask scheduler ({exc})"
+        ) from None
+
+
 @contextmanager
 def dask_client(scheduler: str | None = None, processes: bool = False) -> Iterator[Client]:
     """A Client to ``scheduler``, or to a private LocalCluster on 127.0.0.1 that is closed on exit.
@@ -168,13 +178,7 @@ def dask_client(scheduler: str | None = None, processes: bool = False) -> Iterat
     HTTP server/dashboard, so two runs never fight over an address; closing it stops its workers.
     """
     if scheduler:
-        try:
-            client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
-        except (OSError, ValueError, TypeError) as exc:
-            raise PipelineInputError(
-                f"--scheduler {scheduler}: could not connect to a Dask scheduler ({exc})"
-            ) from None
-        with client:
+        with connect(scheduler) as client:
             yield client
         return
     # Threads talk in-process (no sockets at all); worker processes use TCP on loopback.

@@ -21,9 +21,6 @@ from . import grading
 from . import sandbox as sandboxing
 from .validate import PipelineInputError
 
-#: Seconds to wait for the scheduler to answer before giving up with one line.
-CONNECT_TIMEOUT = 10
-
 
 def grade_bytes(
     solution_json: str,
@@ -66,8 +63,10 @@ def grade_on_cluster(
     sandbox: sandboxing.Limits | None = None,
 ) -> list[grading.Grade]:
     """Grade every submission on the cluster at ``scheduler``; results in the order given."""
-    from distributed import Client, as_completed
+    from distributed import as_completed
     from distributed.scheduler import KilledWorker
+
+    from .dask_engine import connect
 
     solution = grading.prepare(solution_path, submissions, timeout, 1, None)
     if sandbox is not None and sandbox.memory_mb < 256:
@@ -75,12 +74,7 @@ def grade_on_cluster(
     name = Path(solution_path).name
     lesson = Path(name).stem
     solution_json = nbformat.writes(solution)
-    try:
-        client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, ValueError, TypeError) as exc:
-        raise PipelineInputError(
-            f"--scheduler {scheduler}: could not connect to a Dask scheduler ({exc})"
-        ) from None
+    client = connect(scheduler)
     grades: list[grading.Grade | None] = [None] * len(submissions)
     with client:
         futures = {}
