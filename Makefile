@@ -59,8 +59,10 @@ grade-lessons: install-dev
 run: install
 	$(BIN)/exam-pipeline run
 
+## JupyterLab on the lessons, with a local Prefect server (UI on http://127.0.0.1:4200) that the
+## kernels use and that stops with JupyterLab (src/exam_pipeline/lab.py).
 lab: install
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/python -m exam_pipeline.lab notebooks
 
 ## Re-resolve the pinned versions in constraints.txt (needs the package index): the course and
 ## the dev tools in one fresh venv, so that one file pins both. Then run check-wheels.
