@@ -78,7 +78,7 @@ import subprocess, sys
 from pathlib import Path
 from exam_pipeline import lab, servers
 
-def fake_server(home, *, port, ui):
+def fake_server(home, *, port, ui, extra_env):
     process = subprocess.Popen([sys.executable, "-c", {fake!r}], stdout=subprocess.PIPE,
                                **servers.NEW_GROUP)
     child = process.stdout.readline().strip().decode()

@@ -19,7 +19,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +30,20 @@ import psutil
 from .prefect_settings import defaults
 
 T = TypeVar("T")
+
+#: Debian's chromium, which the browser test and the screenshot script drive with Playwright
+#: (Playwright's own browser download cannot work offline).
+CHROMIUM = Path("/usr/bin/chromium")
+#: Flags measured on these machines: no sandbox as root, and no background calls to the internet.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
 
 #: Popen arguments that start a process in a group of its own (see :func:`stop`).
 NEW_GROUP: dict[str, Any] = (
@@ -158,6 +173,10 @@ def _quietly(action: Callable[[], object]) -> None:
 
 # --- Prefect --------------------------------------------------------------------------------
 
+#: Server settings for a server a served flow runs on: Prefect's scheduler looks for new
+#: deployments every second instead of every 5 s, so their first scheduled runs come at once.
+SCHEDULE_QUICKLY = {"PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1"}
+
 
 def healthy(api_url: str) -> bool:
     """True when the Prefect server at ``api_url`` answers its health check."""
@@ -230,9 +249,12 @@ def start_server(
     port = port or free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     env.update(defaults(), PREFECT_HOME=str(home), **(extra_env or {}))
+    api_url = f"http://127.0.0.1:{port}/api"
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--analytics-off"]
-    if not ui:
+    if ui:  # the UI asks the API on port 4200 unless told otherwise, whatever --port says
+        env.setdefault("PREFECT_SERVER_UI_API_URL", api_url)
+    else:
         command.append("--no-ui")
     with open(home / "server.log", "ab") as log:
         process = subprocess.Popen(
@@ -243,4 +265,27 @@ def start_server(
             stderr=subprocess.STDOUT,
             **NEW_GROUP,
         )
-    return ServerProcess(process, f"http://127.0.0.1:{port}/api", home)
+    return ServerProcess(process, api_url, home)
+
+
+@contextmanager
+def api_with_scheduler(home: str | Path, timeout: float = 180) -> Iterator[str]:
+    """The URL of a Prefect API whose server schedules runs: the configured one, or one started
+    in ``home`` for the block (and stopped after it).
+
+    Prefect's temporary server, which a process gets without ``PREFECT_API_URL``, runs no
+    scheduler service, so a served flow's schedule would never produce a run on it. With a
+    ``PREFECT_API_URL`` (``make lab``, the tests, a ``prefect server start`` of your own) nothing
+    is started.
+    """
+    from prefect.settings import PREFECT_API_URL  # the settings, not only the environment
+
+    if url := PREFECT_API_URL.value():
+        yield str(url)
+        return
+    server = start_server(home, extra_env=SCHEDULE_QUICKLY)
+    try:
+        server.wait_until_healthy(timeout)
+        yield server.api_url
+    finally:
+        server.stop()
