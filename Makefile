@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 SUPPORTED_PYTHONS := 3.11 3.12 3.13
 
 .PHONY: install install-dev test durations grade-lessons run lab lock check-wheels notebooks \
-	student lint format bench clean
+	student screenshots lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -c "" 2>/dev/null || rm -rf $(VENV)
@@ -62,8 +62,10 @@ grade-lessons: install-dev
 run: install
 	$(BIN)/exam-pipeline run
 
+## JupyterLab on the lessons, with a local Prefect server (UI on http://127.0.0.1:4200) that the
+## kernels use and that stops with JupyterLab (src/exam_pipeline/lab.py).
 lab: install
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/python -m exam_pipeline.lab notebooks
 
 ## Re-resolve the pinned versions in constraints.txt (needs the package index): the course and
 ## the dev tools in one fresh venv, so that one file pins both. Then run check-wheels.
@@ -86,6 +88,12 @@ notebooks: install
 
 student: install
 	$(BIN)/python -m exam_pipeline.notebooks student solutions/*.ipynb --out notebooks
+
+## The Prefect UI, Luigi's visualiser and the Dask dashboard photographed in headless chromium,
+## with real servers on 127.0.0.1 (a minute or two; not part of make test): the PNGs in
+## solutions/images/ and notebooks/images/ that lessons 04, 05 and 07 show.
+screenshots: install-dev
+	$(BIN)/python tools/screenshots.py
 
 lint: install-dev
 	$(BIN)/ruff check $(LINTED)

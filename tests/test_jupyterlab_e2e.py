@@ -12,26 +12,15 @@ import secrets
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
+from exam_pipeline.servers import CHROMIUM, CHROMIUM_ARGS
 from support.processes import answers, free_port, stop, wait_until
 
-CHROMIUM = Path("/usr/bin/chromium")
 LESSON = ROOT / "solutions" / "01_pipeline_mindset.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"
-# Flags measured on these machines: no sandbox as root, and no background calls to the internet.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-]
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)"

@@ -188,6 +188,8 @@ def dask_client(scheduler: str | None = None, processes: bool = False) -> Iterat
         LocalCluster(
             processes=processes,
             dashboard_address="127.0.0.1:0",  # None would still bind the HTTP server to :8787
+            # Nobody watches a private cluster: no dashboard, so bokeh (0.8 s to import) stays out.
+            scheduler_kwargs={"dashboard": False},
             silence_logs=logging.CRITICAL,  # a failed task is reported once, by us, as one line
             **network,
         ) as cluster,

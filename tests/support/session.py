@@ -39,6 +39,7 @@ from pathlib import Path
 import pytest
 
 from exam_pipeline.prefect_settings import refresh
+from exam_pipeline.servers import SCHEDULE_QUICKLY
 
 from .postgres import session_postgres
 from .prefect_server import empty_database, healthy, start_server
@@ -59,7 +60,7 @@ SKIP_DIRS = {"output", ".ipynb_checkpoints", "__pycache__", ".venv", ".git"}
 DURATIONS = Path(__file__).resolve().parents[1] / "durations.json"
 
 #: Server settings for the tests: new deployments get their scheduled runs within a second.
-SERVER_SETTINGS = {"PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1"}
+SERVER_SETTINGS = dict(SCHEDULE_QUICKLY)
 #: For a server that starts from a copy of a migrated database: no migration check (about 1 s).
 MIGRATED = {"PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false"}
 
