@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # The Pythons the pins serve: pyproject's requires-python says the same.
 SUPPORTED_PYTHONS := 3.11 3.12 3.13
 
-.PHONY: install install-dev test durations grade-lessons run lab lock check-wheels notebooks \
+.PHONY: install install-dev test grade-lessons run lab lock check-wheels notebooks \
 	student screenshots lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
@@ -38,16 +38,12 @@ install-dev: $(DEV_STAMP)
 ## Three workers on two cores: a test that waits (for a server, a subprocess, a sleep in a
 ## lesson) leaves its core to the others. With two, the cores stood idle 50 s of a 155 s run.
 ## --no-loadscope-reorder: files start in the order tests/support/session.py gives (the
-## longest in tests/durations.json first).
+## slowest first).
 ## Python's bytecode cache stays on even where PYTHONDONTWRITEBYTECODE is set (as on the course
 ## machines): without it every worker compiles and assertion-rewrites the test files again,
 ## about 2 s of CPU each. The caches are __pycache__ folders, which git ignores.
 test: install-dev
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
-
-## `make test`, then tests/durations.json rewritten with each file's seconds (if all passed).
-durations:
-	$(MAKE) test PYTEST_ARGS="--record-durations $(PYTEST_ARGS)"
 
 ## Grade every lesson for real, as an instructor's batch would: its solution scores 100, the
 ## untouched student version less, a gutted copy 0, a looping copy times out; every solution

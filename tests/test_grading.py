@@ -548,7 +548,7 @@ def test_lesson_grades_for_real(path, tmp_path):
 
     The graders' kernels inherit the environment, so the Prefect lessons (05, 06) talk to the
     test session's shared Prefect server instead of starting a temporary one each (about 30 s).
-    (The root conftest.py starts that server for a file that mentions Prefect, as this one does.)
+    (support.session starts that server for a file that mentions Prefect, as this one does.)
     The limit per submission is generous (``EXAM_GRADE_TIMEOUT``, 300 s): beside the other
     workers a lesson's solution once took over 60 s on the 2-core course machine.
     """

@@ -9,6 +9,7 @@ not followed: the suite never leaves loopback.
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
 from collections import Counter
@@ -29,13 +30,12 @@ HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
 def project_files(suffix: str) -> list[Path]:
-    """The project's files with this suffix, outside tool and output folders."""
-    return sorted(
-        path
-        for path in ROOT.rglob(f"*{suffix}")
-        if not SKIP.intersection(path.relative_to(ROOT).parts)
-        and not any(part.startswith(".") for part in path.relative_to(ROOT).parts[:-1])
-    )
+    """The project's files with this suffix, outside hidden, tool and output folders."""
+    found = []
+    for folder, subfolders, names in os.walk(ROOT):
+        subfolders[:] = [d for d in subfolders if d not in SKIP and not d.startswith(".")]
+        found += [Path(folder, name) for name in names if name.endswith(suffix)]
+    return sorted(found)
 
 
 def prose_lines(markdown: str) -> list[str]:

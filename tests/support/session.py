@@ -19,17 +19,13 @@ session's own (``support.postgres`` says why); otherwise in SQLite.
 server); a ``PREFECT_API_URL`` already in the environment is used as it is.
 
 **The order of files.** xdist hands out whole files (``--dist loadfile``) in collection order
-(``--no-loadscope-reorder``). The files that took longest in the last recorded run
-(``tests/durations.json``, rewritten by ``make durations``) start first, so the session ends on
-short files and no worker is left alone on a long one while the other core idles. A file with
-no record yet counts as long. Stale records only cost speed, never a result.
+(``--no-loadscope-reorder``): the files in ``SLOWEST_FIRST`` start first, so the session ends on
+short files and no worker is left alone on a long one while the other core idles.
 """
 
 from __future__ import annotations
 
 import gc
-import json
-import math
 import os
 import shutil
 import tempfile
@@ -56,8 +52,44 @@ SESSION_DB_PROBLEM = "EXAM_PIPELINE_TEST_SERVER_DB_PROBLEM"
 #: A test file or notebook whose text contains one of these uses Prefect (a cheap guess).
 NEEDLES = ("prefect", "engines.available")
 SKIP_DIRS = {"output", ".ipynb_checkpoints", "__pycache__", ".venv", ".git"}
-#: Seconds per test file in the last recorded run (``make durations``).
-DURATIONS = Path(__file__).resolve().parents[1] / "durations.json"
+
+#: The files that take longest (per-file timing of three ``make test`` runs on the 2-core course
+#: machine), longest first: every file of 4 s or more. xdist hands out whole files
+#: (``--dist loadfile``) in collection order, so the long ones start first and the session ends
+#: on short ones, with no worker left alone on a long file while the other core idles. The
+#: files not listed keep their collection order after these.
+SLOWEST_FIRST = (
+    "tests/test_dask.py",  # about 27 s
+    "tests/test_prefect.py",
+    "tests/test_jupyterlab_e2e.py",
+    "tests/test_grading.py",
+    "tests/test_statistics.py",  # about 25 s: every engine on degenerate files, properties
+    "tests/test_outputs.py",  # about 20 s: an unreachable Prefect server, in a subprocess
+    "tests/test_grading_sandbox.py",  # about 15 s
+    "notebooks/08_robust_pipelines.ipynb",  # about 14 s
+    "solutions/08_robust_pipelines.ipynb",
+    "solutions/07_dask_scaling.ipynb",
+    "solutions/06_prefect_resilience.ipynb",
+    "notebooks/06_prefect_resilience.ipynb",
+    "notebooks/07_dask_scaling.ipynb",
+    "tests/test_engines_agree.py",
+    "tests/test_streaming.py",
+    "tests/test_lab.py",  # about 10 s
+    "solutions/05_prefect_basics.ipynb",  # about 10 s
+    "solutions/02_streaming_batch_chunks.ipynb",
+    "notebooks/02_streaming_batch_chunks.ipynb",
+    "notebooks/05_prefect_basics.ipynb",
+    "solutions/04_luigi.ipynb",
+    "solutions/03_step_pipeline_framework.ipynb",
+    "notebooks/03_step_pipeline_framework.ipynb",
+    "notebooks/04_luigi.ipynb",
+    "tests/test_framework.py",  # about 6 s
+    "tests/test_prefect_resilience.py",
+    "notebooks/01_pipeline_mindset.ipynb",
+    "tests/test_luigi.py",
+    "solutions/01_pipeline_mindset.ipynb",
+    "solutions/09_capstone.ipynb",  # about 4 s
+)
 
 #: Server settings for the tests: new deployments get their scheduled runs within a second.
 SERVER_SETTINGS = dict(SCHEDULE_QUICKLY)
@@ -65,14 +97,6 @@ SERVER_SETTINGS = dict(SCHEDULE_QUICKLY)
 MIGRATED = {"PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false"}
 
 _server_key = pytest.StashKey[object]()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--record-durations",
-        action="store_true",
-        help=f"write each test file's total seconds to {DURATIONS.name} (make durations)",
-    )
 
 
 def _candidates(args: list[str]) -> list[Path]:
@@ -171,57 +195,18 @@ def pytest_collection(session: pytest.Session):
         gc.enable()
 
 
-def recorded_durations(path: Path = DURATIONS) -> dict[str, float]:
-    """Seconds per file (relative to the repository, with /) from the last recorded run."""
-    try:
-        return {str(name): float(seconds) for name, seconds in json.loads(path.read_text()).items()}
-    except (OSError, ValueError, AttributeError):
-        return {}
-
-
-def longest_first(items: list[pytest.Item], root: Path, seconds: dict[str, float]) -> None:
-    """Sort ``items`` so that the files that took longest come first; a file with no record
-    counts as long. The sort is stable: each file's items stay together and in order."""
-
-    def key(item: pytest.Item) -> float:
-        try:
-            name = Path(item.path).relative_to(root).as_posix()
-        except ValueError:  # a file outside the repository
-            return 0.0
-        return -seconds.get(name, math.inf)
-
-    items.sort(key=key)
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    longest_first(items, config.rootpath, recorded_durations())
+    """Put the slowest files first (see SLOWEST_FIRST); a stable sort keeps each file whole."""
+    rank = {name: place for place, name in enumerate(SLOWEST_FIRST)}
+    root = config.rootpath
 
+    def place(item: pytest.Item) -> int:
+        try:
+            return rank.get(Path(item.path).relative_to(root).as_posix(), len(rank))
+        except ValueError:  # a file outside the repository
+            return len(rank)
 
-#: The per-file totals being recorded in this process (the controller, under xdist), or None.
-_recording: dict[str, float] | None = None
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """With --record-durations, start adding up (in the controller: it sees every report)."""
-    global _recording
-    worker = hasattr(session.config, "workerinput")
-    _recording = {} if session.config.getoption("record_durations") and not worker else None
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """With --record-durations: add up each file's setup, call and teardown times."""
-    if _recording is not None:
-        name = report.nodeid.split("::")[0]
-        _recording[name] = _recording.get(name, 0.0) + report.duration
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """With --record-durations: write the totals, longest first, when every test ran."""
-    if _recording is None or session.testsfailed or session.shouldstop:
-        return
-    ordered = sorted(_recording.items(), key=lambda pair: (-pair[1], pair[0]))
-    text = json.dumps({name: round(total, 1) for name, total in ordered}, indent=1)
-    DURATIONS.write_text(text + "\n", encoding="utf-8")
+    items.sort(key=place)
 
 
 #: Per process: the server URL -> None once it answered, or the error it gave.
