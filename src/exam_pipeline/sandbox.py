@@ -212,12 +212,13 @@ def command(
     args += ["--perms", "1777", "--size", str(limits.tmp_mb * MB), "--tmpfs", "/dev/shm"]
     args += ["--perms", "1777", "--size", str(limits.tmp_mb * MB), "--tmpfs", INNER_TMP]
     for path in environment_paths():
-        if path.startswith(INNER_TMP + "/") or path == INNER_TMP:
-            continue  # an environment under /tmp is hidden by the private /tmp
+        # An environment under /tmp (a clone in a temporary folder, as CI makes) is bound on top
+        # of the private /tmp, so the sandbox still sees it, read-only.
         # Folders bwrap creates on the way are private (0700) otherwise: the sandbox user could not
-        # walk through them.
+        # walk through them. /tmp itself keeps its 1777.
         for parent in reversed(Path(path).parents[:-1]):
-            args += ["--perms", "0755", "--dir", str(parent)]
+            if str(parent) != INNER_TMP:
+                args += ["--perms", "0755", "--dir", str(parent)]
         args += ["--ro-bind", path, path]
     args += ["--perms", "0777", "--dir", INNER_WORK, "--perms", "0777", "--dir", INNER_HOME]
     for fd, inner_path in fds.items():
