@@ -102,7 +102,7 @@ def test_database_that_does_not_answer_is_one_line(engine, run_cli, tmp_path):
     assert code == 2, err
     assert err.startswith(f"exam-pipeline: error: --db {url}: could not save the run")
     assert err.count("\n") == 1 and "Connection refused" in err
-    assert not out.exists() or not any(out.iterdir())
+    assert not out.exists(), f"--out was left behind: {sorted(p.name for p in out.iterdir())}"
 
 
 def test_one_line_joins_the_lines_of_a_message():

@@ -70,16 +70,22 @@ def publish(
         config.engine, summaries, result, config.alpha, rows_read, rows_dropped
     )
     out = Path(config.out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    remove_leftovers(out, keep=rejected if isinstance(rejected, Path) else None)
-    url = config.db_url
-    if url is not None:
-        make_engine(url).dispose()  # a bad URL fails here, before any file is written
-    figure = boxplot_figure(summaries, xlabel=config.group_col, ylabel=config.value_col)
-    if url is not None:
-        save_run(url, report)
-    save_figure(figure, out / BOXPLOT_PNG)
-    write_rejected(rejected, out / REJECTED_CSV)
-    atomic_write_text(out / REPORT_MD, report_mod.to_markdown(report))
-    atomic_write_text(out / REPORT_JSON, report_mod.to_json(report))
+    try:
+        remove_leftovers(out, keep=rejected if isinstance(rejected, Path) else None)
+        url = config.db_url
+        if url is not None:
+            make_engine(url).dispose()  # a bad URL fails here, before any file is written
+        figure = boxplot_figure(summaries, xlabel=config.group_col, ylabel=config.value_col)
+        if url is not None:
+            save_run(url, report)
+        save_figure(figure, out / BOXPLOT_PNG)
+        write_rejected(rejected, out / REJECTED_CSV)
+        atomic_write_text(out / REPORT_MD, report_mod.to_markdown(report))
+        atomic_write_text(out / REPORT_JSON, report_mod.to_json(report))
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a run that failed leaves no empty --out behind
+        raise
     return report
