@@ -33,7 +33,7 @@ from .analysis import GroupSummary, TTestResult, compare
 from .clean import NA_TOKENS, NAN_WORD, REJECTED_COLUMNS, CleanResult, clean_scores
 from .config import RunConfig
 from .data import CsvFormat, csv_errors, encoding_name, inspect_csv, read_csv_options
-from .summary import Chunk, Counted, Extent, extents, summarize
+from .summary import Chunk, Counted, Extent, chan_merge, extents, summarize
 from .validate import PipelineInputError, require_group_sizes, require_two_groups
 
 #: Rows the engine reads, cleans and forgets at a time (a few MB of text).
@@ -159,13 +159,7 @@ class RunningStats:
 
     def merge(self, other: RunningStats) -> RunningStats:
         """Combine two partial results (Chan et al.), e.g. from two chunks or two processes."""
-        n = self.n + other.n
-        if n == 0:
-            return RunningStats()
-        delta = other.mean - self.mean
-        mean = self.mean + delta * other.n / n
-        m2 = self.m2 + other.m2 + delta**2 * self.n * other.n / n
-        return RunningStats(n, mean, m2)
+        return RunningStats(*chan_merge(self.n, self.mean, self.m2, other.n, other.mean, other.m2))
 
     @property
     def variance(self) -> float:

@@ -88,6 +88,22 @@ class Extent:
         return Extent(self.n + other.n, min(self.min, other.min), max(self.max, other.max))
 
 
+def chan_merge(
+    n_a: int, mean_a: float, m2_a: float, n_b: int, mean_b: float, m2_b: float
+) -> tuple[int, float, float]:
+    """(n, mean, m2) of two parts together: Chan, Golub and LeVeque's pairwise update.
+
+    Exact in algebra and stable in floats; the one merge of running statistics in the package.
+    """
+    if n_b == 0:
+        return n_a, mean_a, m2_a
+    if n_a == 0:
+        return n_b, mean_b, m2_b
+    n = n_a + n_b
+    delta = mean_b - mean_a
+    return n, mean_a + delta * n_b / n, m2_a + m2_b + delta * delta * n_a * n_b / n
+
+
 @dataclass(frozen=True)
 class Moments:
     """Mean and sum of squared deviations (``m2``) of values taken relative to ``shift``.
@@ -115,17 +131,8 @@ class Moments:
         return cls(shift, n, dmean, float((w * np.square(d - dmean)).sum()))
 
     def merge(self, other: Moments) -> Moments:
-        """Chan, Golub and LeVeque's pairwise update: exact in algebra, stable in floats."""
-        if other.n == 0:
-            return self
-        if self.n == 0:
-            return other
-        n = self.n + other.n
-        delta = other.dmean - self.dmean
-        dmean = self.dmean + delta * other.n / n
-        return Moments(
-            self.shift, n, dmean, self.m2 + other.m2 + delta * delta * self.n * other.n / n
-        )
+        n, dmean, m2 = chan_merge(self.n, self.dmean, self.m2, other.n, other.dmean, other.m2)
+        return Moments(self.shift, n, dmean, m2)
 
     @property
     def mean(self) -> float:
