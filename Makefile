@@ -59,9 +59,9 @@ run: install
 	$(BIN)/exam-pipeline run
 
 ## JupyterLab on the lessons, with a local Prefect server (UI on http://127.0.0.1:4200) that the
-## kernels use and that stops with JupyterLab (src/exam_pipeline/lab.py).
+## kernels use and that stops with JupyterLab (src/exam_pipeline/course/lab.py).
 lab: install
-	$(BIN)/python -m exam_pipeline.lab notebooks
+	$(BIN)/python -m exam_pipeline.course.lab notebooks
 
 ## Re-resolve the pinned versions in constraints.txt (needs the package index): the course and
 ## the dev tools in one fresh venv, so that one file pins both. Then run check-wheels.
@@ -79,11 +79,11 @@ check-wheels: install
 ## Re-execute every solution notebook from a fresh kernel (stores real outputs), then
 ## regenerate the student notebooks from them.
 notebooks: install
-	$(BIN)/python -m exam_pipeline.notebooks execute solutions/*.ipynb
+	$(BIN)/python -m exam_pipeline.course.notebooks execute solutions/*.ipynb
 	$(MAKE) student
 
 student: install
-	$(BIN)/python -m exam_pipeline.notebooks student solutions/*.ipynb --out notebooks
+	$(BIN)/python -m exam_pipeline.course.notebooks student solutions/*.ipynb --out notebooks
 
 ## The Prefect UI, Luigi's visualiser and the Dask dashboard photographed in headless chromium,
 ## with real servers on 127.0.0.1 (a minute or two; not part of make test): the PNGs in

@@ -56,13 +56,13 @@ def _run_method(method: str, path: Path, out: Path) -> dict:
 
     import pandas as pd
 
-    from exam_pipeline import pipeline
-    from exam_pipeline.analysis import split_groups, summarize_groups, ttest
-    from exam_pipeline.clean import clean_scores
-    from exam_pipeline.config import RunConfig
-    from exam_pipeline.data import JUNK_TOKENS, inspect_csv
-    from exam_pipeline.outputs import publish
-    from exam_pipeline.streaming import RunningStats, clean_rows, read_rows, run_stream
+    from exam_pipeline.core.analysis import split_groups, summarize_groups, ttest
+    from exam_pipeline.core.clean import clean_scores
+    from exam_pipeline.core.config import RunConfig
+    from exam_pipeline.core.data import JUNK_TOKENS, inspect_csv
+    from exam_pipeline.core.outputs import publish
+    from exam_pipeline.engines import pipeline
+    from exam_pipeline.engines.streaming import RunningStats, clean_rows, read_rows, run_stream
 
     config = RunConfig(input=path, out=out, engine=method, db="none")
     cols = ["Class", "Score"]
@@ -89,7 +89,7 @@ def _run_method(method: str, path: Path, out: Path) -> dict:
     if method == "stream":
         return run_stream(config)
     if method == "dask":
-        from exam_pipeline.dask_engine import run_dask
+        from exam_pipeline.engines.dask_engine import run_dask
 
         return run_dask(config)
     fmt = inspect_csv(path)
@@ -126,8 +126,8 @@ def _run_method(method: str, path: Path, out: Path) -> dict:
 def child(method: str, path: Path, out: Path) -> None:
     import resource
 
-    import exam_pipeline.pipeline  # noqa: F401
-    import exam_pipeline.streaming  # noqa: F401 - import cost stays out of the timing
+    import exam_pipeline.engines.pipeline  # noqa: F401
+    import exam_pipeline.engines.streaming  # noqa: F401 - import cost stays out of the timing
 
     start = time.perf_counter()
     report = _run_method(method, path, out)
@@ -166,7 +166,7 @@ KINDS: dict[str, int] = {"integer": 0, "real": 6}
 
 
 def data_file(rows: int, folder: Path, decimals: int = 0) -> Path:
-    from exam_pipeline.data import generate_scores
+    from exam_pipeline.core.data import generate_scores
 
     suffix = "" if decimals == 0 else f"_d{decimals}"
     path = folder / f"bench_{rows}{suffix}.csv"

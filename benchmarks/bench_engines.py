@@ -77,7 +77,7 @@ def _figures(summaries: dict[str, tuple[int, float, float]]) -> dict:
 
 def run_method(method: str, path: Path, out: Path) -> dict:
     """Run one method on ``path``; return figures to check against pandas (and maybe seconds)."""
-    from exam_pipeline.config import RunConfig
+    from exam_pipeline.core.config import RunConfig
 
     config = RunConfig(input=path, out=out, engine=method.split("_")[0], db="none")
     if method == "bytes":
@@ -118,7 +118,7 @@ def run_method(method: str, path: Path, out: Path) -> dict:
         )
         return _figures({r["g"]: (r["n"], r["m"], r["sd"]) for r in frame.iter_rows(named=True)})
     if method == "dask_processes":
-        from exam_pipeline import dask_engine
+        from exam_pipeline.engines import dask_engine
 
         dask_engine.PROCESS_THRESHOLD_BYTES = 0
     from exam_pipeline import engines
@@ -169,7 +169,7 @@ def per_task(tool: str, n: int) -> float:
     if tool == "prefect":
         import logging
 
-        from exam_pipeline.prefect_settings import configure, flush
+        from exam_pipeline.engines.prefect_settings import configure, flush
 
         configure()
         from prefect import flow, task
@@ -202,8 +202,8 @@ def split_costs(engine: str, path: Path) -> dict:
     big run - second lesson run = the data work.
     """
     from exam_pipeline import engines
-    from exam_pipeline.config import RunConfig
-    from exam_pipeline.data import dataset_path
+    from exam_pipeline.core.config import RunConfig
+    from exam_pipeline.core.data import dataset_path
 
     times = []
     with tempfile.TemporaryDirectory() as out:
@@ -233,9 +233,9 @@ def _slope(run, n: int) -> float:
 
 #: modules each method needs, imported before the clock starts (as bench.py does)
 IMPORTS = {
-    "dask": "exam_pipeline.dask_engine",
-    "luigi": "exam_pipeline.luigi_tasks",
-    "prefect": "exam_pipeline.prefect_flow",
+    "dask": "exam_pipeline.engines.dask_engine",
+    "luigi": "exam_pipeline.engines.luigi_tasks",
+    "prefect": "exam_pipeline.engines.prefect_flow",
     "duckdb": "duckdb",
     "polars": "polars",
     "pyarrow": "pyarrow",
@@ -246,8 +246,8 @@ def child(method: str, path: str, out: str) -> None:
     import importlib
 
     import exam_pipeline.engines  # noqa: F401 - import cost stays out of the timing
-    import exam_pipeline.pipeline  # noqa: F401
-    import exam_pipeline.streaming  # noqa: F401
+    import exam_pipeline.engines.pipeline  # noqa: F401
+    import exam_pipeline.engines.streaming  # noqa: F401
 
     tool = method.removeprefix("task:").split("_")[0]
     if tool in IMPORTS:

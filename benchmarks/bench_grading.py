@@ -6,7 +6,7 @@
 The batch: lesson 01 (solutions/01_pipeline_mindset.ipynb), half of it solved copies, half
 untouched student notebooks. Each is graded by
 
-* ``exam_pipeline.grading.grade_all`` (what ``exam-pipeline grade`` runs) with ``--jobs 1`` and
+* ``exam_pipeline.course.grading.grade_all`` (what ``exam-pipeline grade`` runs) with ``--jobs 1`` and
   ``--jobs 2``, each without and with ``--sandbox`` (default limits);
 * nbgrader's ``nbgrader autograde`` (which grades one submission at a time), in a throwaway
   virtual environment this script makes and ``pip install nbgrader``s into (the one download
@@ -33,8 +33,8 @@ from pathlib import Path
 import nbformat
 from bench import ROOT, machine
 
-from exam_pipeline import grading, sandbox
-from exam_pipeline.notebooks import check_id, has_solution, is_check
+from exam_pipeline.course import grading, sandbox
+from exam_pipeline.course.notebooks import check_id, has_solution, is_check
 
 LESSON = ROOT / "solutions" / "01_pipeline_mindset.ipynb"
 STUDENT = ROOT / "notebooks" / "01_pipeline_mindset.ipynb"

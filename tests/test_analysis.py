@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from exam_pipeline.analysis import (
+from exam_pipeline.core.analysis import (
     degrees_of_freedom,
     summarize_values,
     ttest,
     ttest_from_summaries,
 )
-from exam_pipeline.data import LESSON_SCORES
-from exam_pipeline.summary import extents, summarize
+from exam_pipeline.core.data import LESSON_SCORES
+from exam_pipeline.core.summary import extents, summarize
 
 A = pd.Series(LESSON_SCORES["A"], dtype=float)
 B = pd.Series(LESSON_SCORES["B"], dtype=float)
@@ -105,7 +105,7 @@ def test_chunked_passes_give_the_same_summary_as_pandas(chunks):
 
 
 def test_unknown_test_is_rejected():
-    from exam_pipeline.validate import PipelineInputError
+    from exam_pipeline.core.validate import PipelineInputError
 
     with pytest.raises(PipelineInputError, match="welch"):
         ttest(A, B, "paired")
@@ -113,7 +113,7 @@ def test_unknown_test_is_rejected():
 
 def test_counted_values_give_the_same_summary_as_plain_ones():
     """Whole points kept as (value, count) pairs, as the stream counts them: the same summary."""
-    from exam_pipeline.summary import CAP, Counted, summarize_arrays, summarize_chunk
+    from exam_pipeline.core.summary import CAP, Counted, summarize_arrays, summarize_chunk
 
     rng = np.random.default_rng(3)
     plain = {"A": rng.integers(0, 101, 20_001).astype(float), "B": np.full(CAP + 5, 7.0)}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from exam_pipeline.analysis import split_groups
-from exam_pipeline.clean import clean_scores
-from exam_pipeline.data import dataset_path, read_scores, split_by
-from exam_pipeline.validate import PipelineInputError
+from exam_pipeline.core.analysis import split_groups
+from exam_pipeline.core.clean import clean_scores
+from exam_pipeline.core.data import dataset_path, read_scores, split_by
+from exam_pipeline.core.validate import PipelineInputError
 
 CAPSTONE = dataset_path("capstone_scores.csv")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from exam_pipeline.clean import clean_scores
+from exam_pipeline.core.clean import clean_scores
 
 
 def raw(rows):

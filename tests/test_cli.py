@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import exam_pipeline
-from exam_pipeline.report import read_report
-from exam_pipeline.sinks import read_runs
+from exam_pipeline.core.report import read_report
+from exam_pipeline.core.sinks import read_runs
 from support.processes import free_port
 
 REPORT_KEYS = {

@@ -14,10 +14,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from exam_pipeline.config import RunConfig
-from exam_pipeline.data import generate_scores, inspect_csv
-from exam_pipeline.pipeline import run_pipeline
-from exam_pipeline.report import read_report
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.data import generate_scores, inspect_csv
+from exam_pipeline.core.report import read_report
+from exam_pipeline.engines.pipeline import run_pipeline
 from support.processes import free_port, still_alive, stop, wait_until
 
 FIGURES = ("t", "df", "p", "significant", "rows_read", "rows_dropped")
@@ -46,7 +46,7 @@ def dask_engine():
 
     Importing Dask takes about a second, and every pytest-xdist worker collects this file.
     """
-    from exam_pipeline import dask_engine
+    from exam_pipeline.engines import dask_engine
 
     return dask_engine
 
@@ -339,15 +339,15 @@ def test_prefect_tasks_run_on_a_dask_task_runner(messy_csv, tmp_path):
     The code lesson 07 shows; it runs here in the test process, against the session's Prefect
     server (or, without one, the temporary server Prefect starts and stops itself).
     """
-    from exam_pipeline.prefect_settings import configure
+    from exam_pipeline.engines.prefect_settings import configure
 
     configure()  # before Prefect is imported (a no-op if this process did it already)
     import pandas as pd
     from prefect import flow, task
     from prefect_dask import DaskTaskRunner
 
-    from exam_pipeline.dask_engine import summarize_partition
-    from exam_pipeline.streaming import merge_scans, ttest_from_scan
+    from exam_pipeline.engines.dask_engine import summarize_partition
+    from exam_pipeline.engines.streaming import merge_scans, ttest_from_scan
 
     @task
     def summarize(part):

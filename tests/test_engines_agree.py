@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from exam_pipeline import engines
-from exam_pipeline.config import RunConfig
-from exam_pipeline.data import dataset_path, generate_scores
-from exam_pipeline.report import read_report
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.data import dataset_path, generate_scores
+from exam_pipeline.core.report import read_report
 
 REL = 1e-9
 ENGINES = engines.available()

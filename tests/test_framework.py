@@ -9,10 +9,12 @@ import sys
 import pandas as pd
 import pytest
 
-from exam_pipeline.clean import clean_scores
-from exam_pipeline.config import RunConfig
-from exam_pipeline.data import generate_scores, read_scores
-from exam_pipeline.framework import (
+from exam_pipeline.core.clean import clean_scores
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.data import generate_scores, read_scores
+from exam_pipeline.core.report import read_report
+from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.engines.framework import (
     LOGGER_NAME,
     Clean,
     FunctionStep,
@@ -28,9 +30,7 @@ from exam_pipeline.framework import (
     progress,
     run_steps,
 )
-from exam_pipeline.pipeline import run_pipeline
-from exam_pipeline.report import read_report
-from exam_pipeline.validate import PipelineInputError
+from exam_pipeline.engines.pipeline import run_pipeline
 
 
 class Double(Step):
@@ -303,7 +303,7 @@ def test_exam_pipeline_describe_lists_the_four_steps(tmp_path):
 
 
 def test_a_bug_inside_an_exam_step_names_the_step(tmp_path, monkeypatch):
-    import exam_pipeline.framework as fw
+    import exam_pipeline.engines.framework as fw
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("division by zero")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from exam_pipeline.data import JUNK_TOKENS, generate_scores
-from exam_pipeline.report import read_report
+from exam_pipeline.core.data import JUNK_TOKENS, generate_scores
+from exam_pipeline.core.report import read_report
 
 
 def test_same_seed_same_bytes(tmp_path):

@@ -23,9 +23,9 @@ import psutil
 import pytest
 
 from conftest import ROOT
-from exam_pipeline import feedback, grading
-from exam_pipeline.notebooks import check_cells, check_id, solution_regions, student_version
-from exam_pipeline.validate import PipelineInputError
+from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.course import feedback, grading
+from exam_pipeline.course.notebooks import check_cells, check_id, solution_regions, student_version
 
 DEMO = ROOT / "tests" / "fixtures" / "00_grading_demo.ipynb"
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))

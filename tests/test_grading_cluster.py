@@ -21,7 +21,8 @@ import psutil
 import pytest
 from test_grading import DEMO, variants
 
-from exam_pipeline import dask_engine, grading, grading_cluster
+from exam_pipeline.course import grading, grading_cluster
+from exam_pipeline.engines import dask_engine
 from support.processes import still_alive
 
 TIMEOUT = 10.0

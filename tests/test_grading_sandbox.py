@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from exam_pipeline import grading, sandbox
+from exam_pipeline.course import grading, sandbox
 
 NO_BWRAP = "needs Linux and bwrap (Debian package 'bubblewrap'; .ci/run installs it)"
 

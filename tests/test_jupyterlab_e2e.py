@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from exam_pipeline.servers import CHROMIUM, CHROMIUM_ARGS
+from exam_pipeline.course.servers import CHROMIUM, CHROMIUM_ARGS
 from support.processes import answers, free_port, stop, wait_until
 
 LESSON = ROOT / "solutions" / "01_pipeline_mindset.ipynb"

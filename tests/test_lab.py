@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from exam_pipeline import lab
+from exam_pipeline.course import lab
 from support.prefect_server import empty_database
 from support.processes import free_port, still_alive
 
@@ -34,7 +34,7 @@ print(json.dumps({"url": url, "answers": answers, "home": os.environ["PREFECT_HO
 
 
 def launch(tmp_path: Path, *command: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m exam_pipeline.lab`` with a fresh home and a stand-in for JupyterLab."""
+    """Run ``python -m exam_pipeline.course.lab`` with a fresh home and a stand-in for JupyterLab."""
     home = tmp_path / "home"
     home.mkdir()
     template = empty_database()
@@ -42,7 +42,15 @@ def launch(tmp_path: Path, *command: str) -> subprocess.CompletedProcess[str]:
         shutil.copyfile(template, home / "prefect.db")
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     port = free_port()
-    argv = [sys.executable, "-m", "exam_pipeline.lab", "--home", str(home), "--port", str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "exam_pipeline.course.lab",
+        "--home",
+        str(home),
+        "--port",
+        str(port),
+    ]
     done = subprocess.run(
         [*argv, "--", *command], env=env, capture_output=True, text=True, timeout=120
     )
@@ -76,8 +84,7 @@ time.sleep(120)
 LAUNCHER = """
 import subprocess, sys
 from pathlib import Path
-from exam_pipeline import lab, servers
-
+from exam_pipeline.course import lab, servers
 def fake_server(home, *, port, ui, extra_env):
     process = subprocess.Popen([sys.executable, "-c", {fake!r}], stdout=subprocess.PIPE,
                                **servers.NEW_GROUP)

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from exam_pipeline import luigi_tasks
-from exam_pipeline import report as report_mod
-from exam_pipeline.config import RunConfig
-from exam_pipeline.luigi_tasks import LuigiRunError, run_luigi
-from exam_pipeline.pipeline import run_pipeline
-from exam_pipeline.report import read_report
-from exam_pipeline.sinks import read_runs
+from exam_pipeline.core import report as report_mod
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.report import read_report
+from exam_pipeline.core.sinks import read_runs
+from exam_pipeline.engines import luigi_tasks
+from exam_pipeline.engines.luigi_tasks import LuigiRunError, run_luigi
+from exam_pipeline.engines.pipeline import run_pipeline
 from support.processes import free_port, stop, wait_until
 
 MESSY = "Class;Score\nA;65\nA;70,5\nA;absent\nA;68\nB;78\nB;\n;80\nB;82\nB;79,25\n"

@@ -12,10 +12,10 @@ import urllib.request
 
 import pytest
 
-from exam_pipeline import framework, monitoring
-from exam_pipeline.config import RunConfig
-from exam_pipeline.framework import Pipeline, StepFailed, exam_pipeline, run_steps
-from exam_pipeline.monitoring import (
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.engines import framework, monitoring
+from exam_pipeline.engines.framework import Pipeline, StepFailed, exam_pipeline, run_steps
+from exam_pipeline.engines.monitoring import (
     JsonFormatter,
     MetricsHook,
     PipelineMetrics,
@@ -51,7 +51,7 @@ def _no_leftover_handlers():
 
 def record(message="step Clean: 13 rows in, 9 rows out", **extra):
     rec = logging.LogRecord(
-        "exam_pipeline.framework", logging.INFO, __file__, 1, message, None, None
+        "exam_pipeline.engines.framework", logging.INFO, __file__, 1, message, None, None
     )
     rec.__dict__.update(extra)
     return rec
@@ -66,7 +66,7 @@ def test_json_formatter_gives_one_object_with_the_extra_fields():
     assert data["time"].endswith("+00:00")
     assert {k: data[k] for k in ("level", "logger", "message", "step", "rows_in", "rows_out")} == {
         "level": "INFO",
-        "logger": "exam_pipeline.framework",
+        "logger": "exam_pipeline.engines.framework",
         "message": "step Clean: 13 rows in, 9 rows out",
         "step": "Clean",
         "rows_in": 13,
@@ -89,7 +89,7 @@ def test_text_formatter_appends_key_values():
     line = TextFormatter(timestamps=False).format(record(step="Clean", rows_out=9))
     assert (
         line
-        == "INFO exam_pipeline.framework: step Clean: 13 rows in, 9 rows out step=Clean rows_out=9"
+        == "INFO exam_pipeline.engines.framework: step Clean: 13 rows in, 9 rows out step=Clean rows_out=9"
     )
 
 
@@ -298,7 +298,7 @@ def test_log_format_text_and_no_logs_by_default(run_cli, write_csv, tmp_path):
         "run", "--input", path, "--out", tmp_path / "o", "--db", "none", "--log-format", "text"
     )
     assert code == 0
-    assert "INFO exam_pipeline.monitoring: run: done, 13 rows read, 4 rejected" in err
+    assert "INFO exam_pipeline.engines.monitoring: run: done, 13 rows read, 4 rejected" in err
     code, _, err = run_cli("run", "--input", path, "--out", tmp_path / "o", "--db", "none")
     assert code == 0 and err == ""
     assert not logging.getLogger("exam_pipeline").handlers or all(
@@ -360,7 +360,7 @@ def test_metrics_for_an_engine_without_hooks_come_from_its_outputs(messy_config)
 
 
 def pandas_engine(config):
-    from exam_pipeline.pipeline import run_pipeline
+    from exam_pipeline.engines.pipeline import run_pipeline
 
     return run_pipeline(config)
 

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from exam_pipeline.notebooks import (
+from exam_pipeline.course.notebooks import (
     NotebookError,
     check_cells,
     coalesce_streams,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from exam_pipeline.files import UMASK
+from exam_pipeline.core.files import UMASK
 from support.processes import free_port
 
 OUTPUTS = ("report.json", "report.md", "scores_boxplot.png", "rejected.csv")
@@ -56,8 +56,8 @@ def test_an_unreachable_prefect_server_is_one_line(tmp_path):
 
 def test_the_streams_own_temporary_file_survives_a_relative_out(tmp_path, monkeypatch):
     """--out given as a relative path: the stream's own .rejected.*.tmp is not a leftover."""
-    from exam_pipeline.config import RunConfig
-    from exam_pipeline.streaming import run_stream
+    from exam_pipeline.core.config import RunConfig
+    from exam_pipeline.engines.streaming import run_stream
 
     monkeypatch.chdir(tmp_path)
     report = run_stream(RunConfig(out=Path("relative") / "out", engine="stream", db="none"))

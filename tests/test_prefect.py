@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
-from exam_pipeline import prefect_settings
-from exam_pipeline.config import RunConfig
-from exam_pipeline.data import LESSON_SCORES, dataset_path
-from exam_pipeline.pipeline import run_pipeline
-from exam_pipeline.report import read_report
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.data import LESSON_SCORES, dataset_path
+from exam_pipeline.core.report import read_report
+from exam_pipeline.engines import prefect_settings
+from exam_pipeline.engines.pipeline import run_pipeline
 from support.prefect_server import healthy, local_server
 from support.processes import still_alive, stop, wait_until
 
@@ -221,14 +221,14 @@ by test_engine_run_is_recorded_by_the_server.
 import json
 from pathlib import Path
 
-from exam_pipeline.prefect_settings import configure
+from exam_pipeline.engines.prefect_settings import configure
 
 configure()
 
 from prefect import flow  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
-from exam_pipeline.data import LESSON_SCORES  # noqa: E402
+from exam_pipeline.core.data import LESSON_SCORES  # noqa: E402
 
 
 @flow(name="scheduled-exam-report")
@@ -375,7 +375,7 @@ def test_start_api_with_a_server_only_reads_the_url(server):
     """With PREFECT_API_URL set, start_api() neither starts a server nor imports its code."""
     code = (
         "import sys\n"
-        "from exam_pipeline import prefect_settings\n"
+        "from exam_pipeline.engines import prefect_settings\n"
         "prefect_settings.configure()\n"
         "print(prefect_settings.start_api())\n"
         "print('prefect.server.api.server' in sys.modules)\n"

@@ -15,19 +15,19 @@ from types import ModuleType, SimpleNamespace
 
 import pytest
 
-from exam_pipeline.prefect_settings import StdoutHandler, configure
+from exam_pipeline.engines.prefect_settings import StdoutHandler, configure
 
 
 @pytest.fixture(scope="module")
 def pr() -> ModuleType:
-    """``exam_pipeline.prefect_resilience``, imported by the first test that needs it.
+    """``exam_pipeline.lessons.prefect_resilience``, imported by the first test that needs it.
 
     Not at the top of this file: every xdist worker imports every test file while collecting,
     and importing and configuring Prefect cost about 2 s of CPU, for nothing in the workers
     that never run this file. ``configure()`` comes first: quiet, offline settings before Prefect is imported.
     """
     configure()
-    return importlib.import_module("exam_pipeline.prefect_resilience")
+    return importlib.import_module("exam_pipeline.lessons.prefect_resilience")
 
 
 #: A seed whose first success is attempt 4, and one that needs more than 1 + 5 retries.
@@ -73,7 +73,7 @@ def flows(pr) -> SimpleNamespace:
     """Three small flows around the lesson's tasks: retries, and caching across flow runs."""
     from prefect import flow
 
-    from exam_pipeline.data import dataset_path
+    from exam_pipeline.core.data import dataset_path
 
     @flow(flow_run_name="test-retries")
     def read_with(seed: int, retries: int) -> str:
@@ -144,7 +144,7 @@ def test_file_cache_key_follows_size_and_mtime_not_contents(pr, tmp_path):
 def test_cached_clean_hits_on_an_unchanged_file_and_misses_after_a_change(flows, tmp_path):
     from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
 
-    from exam_pipeline.data import dataset_path
+    from exam_pipeline.core.data import dataset_path
 
     path = tmp_path / "scores.csv"
     path.write_bytes(dataset_path().read_bytes())
@@ -204,7 +204,7 @@ def test_configure_switched_heartbeats_off_and_a_refresh_keeps_them_off(pr, monk
     each flow run."""
     from prefect.settings import get_current_settings
 
-    from exam_pipeline import prefect_settings
+    from exam_pipeline.engines import prefect_settings
 
     assert get_current_settings().flows.heartbeat_frequency is None
     monkeypatch.setenv("PREFECT_TASKS_DEFAULT_RETRIES", "2")  # any change a refresh must see
@@ -222,7 +222,7 @@ def test_configure_switched_heartbeats_off_and_a_refresh_keeps_them_off(pr, monk
 def test_heartbeats_stay_on_when_asked_for_set_or_in_a_deployment_run():
     code = (
         "import os\n"
-        "from exam_pipeline.prefect_settings import configure, refresh\n"
+        "from exam_pipeline.engines.prefect_settings import configure, refresh\n"
         "configure(heartbeats=True)\n"
         "from prefect.settings import get_current_settings\n"
         "print(get_current_settings().flows.heartbeat_frequency)\n"

@@ -6,7 +6,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exam_pipeline.clean import REASONS, REJECTED_COLUMNS, clean_scores
+from exam_pipeline.core.clean import REASONS, REJECTED_COLUMNS, clean_scores
 
 # Cells a messy export can hold: numbers as text, junk words, blanks, odd unicode, or nothing.
 NUMBERS = st.one_of(

@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 
-from exam_pipeline.report import read_report
-from exam_pipeline.resilience import (
+from exam_pipeline.core.report import read_report
+from exam_pipeline.lessons.resilience import (
     FlakyPlan,
     FlakyServer,
     SourceError,
@@ -75,7 +75,7 @@ def test_single_attempt_surfaces_a_transient_error(flaky):
 
 def test_retrying_reader_succeeds_within_attempts(flaky, caplog):
     server = flaky(fail_first=2, failure_rate=0.0)
-    with caplog.at_level(logging.WARNING, logger="exam_pipeline.resilience"):
+    with caplog.at_level(logging.WARNING, logger="exam_pipeline.lessons.resilience"):
         result = fetch_with_retries(server.url, attempts=4, wait_initial=0.001)
     assert result.text == LESSON_CSV
     assert result.attempts == 3
@@ -173,7 +173,7 @@ def test_running_twice_gives_the_same_outputs(run_cli, write_csv, tmp_path):
 @pytest.mark.parametrize("engine", ["pandas", "steps"])
 def test_failure_mid_run_leaves_no_output(engine, run_cli, write_csv, tmp_path, monkeypatch):
     """The analysis breaks after loading and cleaning: nothing at all may appear in --out."""
-    from exam_pipeline import pipeline
+    from exam_pipeline.engines import pipeline
 
     def broken_ttest(*args, **kwargs):
         raise RuntimeError("simulated crash in the t-test")
@@ -212,7 +212,7 @@ def test_crash_while_writing_keeps_the_previous_report_whole(
 
 
 def test_atomic_path_moves_the_file_in_only_when_the_block_succeeds(tmp_path):
-    from exam_pipeline.files import atomic_path, atomic_write_text
+    from exam_pipeline.core.files import atomic_path, atomic_write_text
 
     target = tmp_path / "sub" / "report.md"
     assert atomic_write_text(target, "old\n") == target

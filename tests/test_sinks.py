@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exam_pipeline.sinks import read_runs
+from exam_pipeline.core.sinks import read_runs
 
 
 def test_sqlite_gets_one_row_per_run(run_cli, tmp_path):

@@ -21,14 +21,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from exam_pipeline import engines, pipeline, streaming
-from exam_pipeline.analysis import compare
-from exam_pipeline.clean import clean_scores
-from exam_pipeline.config import RunConfig
-from exam_pipeline.data import LESSON_SCORES
-from exam_pipeline.report import build_report, read_report
-from exam_pipeline.summary import extents, summarize
-from exam_pipeline.validate import PipelineInputError
+from exam_pipeline import engines
+from exam_pipeline.core.analysis import compare
+from exam_pipeline.core.clean import clean_scores
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.data import LESSON_SCORES
+from exam_pipeline.core.report import build_report, read_report
+from exam_pipeline.core.summary import extents, summarize
+from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.engines import pipeline, streaming
 
 ENGINES = engines.available()
 

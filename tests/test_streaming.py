@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from exam_pipeline.clean import NA_TOKENS, clean_scores
-from exam_pipeline.config import RunConfig
-from exam_pipeline.data import generate_scores, inspect_csv, read_scores
-from exam_pipeline.pipeline import run_pipeline
-from exam_pipeline.report import read_report
-from exam_pipeline.streaming import (
+from exam_pipeline.core.clean import NA_TOKENS, clean_scores
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.data import generate_scores, inspect_csv, read_scores
+from exam_pipeline.core.report import read_report
+from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.engines.pipeline import run_pipeline
+from exam_pipeline.engines.streaming import (
     RunningStats,
     Scan,
     clean_fields,
@@ -29,7 +30,6 @@ from exam_pipeline.streaming import (
     scan_file,
     ttest_from_scan,
 )
-from exam_pipeline.validate import PipelineInputError
 
 TOKENS = ["65", " 7 ", "+5", "5.", ".5", "1e3", "-2.25", "inf", "nan", "NaN", "1_000", "0x10",
           "--5", "True", "seventy", "?", "１２", "٣", "1,5", "72,5"]  # fmt: skip
@@ -246,9 +246,9 @@ def test_bad_bytes_mid_file_are_a_clear_error(tmp_path):
 PEAK_RSS = """
 import resource, sys
 from pathlib import Path
-from exam_pipeline.config import RunConfig
-from exam_pipeline.streaming import run_stream
-from exam_pipeline.report import read_report
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.engines.streaming import run_stream
+from exam_pipeline.core.report import read_report
 run_stream(RunConfig(input=Path(sys.argv[1]), out=Path(sys.argv[2]), engine="stream", db="none"))
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(peak if sys.platform == "darwin" else peak * 1024)
@@ -297,7 +297,7 @@ def test_scanning_workers_import_neither_scipy_nor_matplotlib():
     process they would cost about 1.5 s of CPU for nothing.
     """
     code = (
-        "import sys, exam_pipeline.streaming, exam_pipeline.dask_engine\n"
+        "import sys, exam_pipeline.engines.streaming, exam_pipeline.engines.dask_engine\n"
         "print([m for m in ('scipy.stats', 'matplotlib', 'sqlalchemy') if m in sys.modules])"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -308,7 +308,7 @@ def test_scanning_workers_import_neither_scipy_nor_matplotlib():
 def test_counting_and_chunks_write_the_same_outputs(decimals, tmp_path, monkeypatch):
     """The counting loop (scores that repeat) and the chunked passes give the same report and
     rejected.csv; a file whose scores stop repeating part-way is read again, rejects written once."""
-    from exam_pipeline import streaming
+    from exam_pipeline.engines import streaming
 
     path = generate_scores(tmp_path / "g.csv", rows=6000, seed=9, decimals=decimals)
     with path.open("a", encoding="utf-8") as handle:

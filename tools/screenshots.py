@@ -30,8 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from exam_pipeline.data import dataset_path
-from exam_pipeline.servers import (
+from exam_pipeline.core.data import dataset_path
+from exam_pipeline.course.servers import (
     CHROMIUM,
     CHROMIUM_ARGS,
     NEW_GROUP,

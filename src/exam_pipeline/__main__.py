@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from exam_pipeline.cli import main
 
 sys.exit(main())

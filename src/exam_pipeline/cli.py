@@ -11,11 +11,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, engines, monitoring, report
-from .config import RunConfig
-from .data import generate_scores
-from .outputs import BOXPLOT_PNG, REJECTED_CSV, REPORT_JSON, REPORT_MD
-from .validate import PipelineInputError
+from exam_pipeline import __version__, engines
+from exam_pipeline.core import report
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.data import generate_scores
+from exam_pipeline.core.outputs import BOXPLOT_PNG, REJECTED_CSV, REPORT_JSON, REPORT_MD
+from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.engines import monitoring
 
 PROG = "exam-pipeline"
 
@@ -196,7 +198,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     # imported here: `exam-pipeline run` does not need nbformat
-    from . import grading, sandbox
+    from exam_pipeline.course import grading, sandbox
 
     def show(grade: grading.Grade) -> None:
         print(grading.progress_line(grade), flush=True)
@@ -212,7 +214,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if args.feedback is not None and args.feedback.exists() and not args.feedback.is_dir():
         raise PipelineInputError(f"--feedback {args.feedback}: is a file, expected a folder")
     if args.scheduler:
-        from . import grading_cluster
+        from exam_pipeline.course import grading_cluster
 
         grades = grading_cluster.grade_on_cluster(
             args.scheduler,
@@ -236,7 +238,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     print(grading.summary(grades), end="")
     written = [str(args.out)]
     if args.feedback is not None:
-        from . import feedback
+        from exam_pipeline.course import feedback
 
         feedback.write_all(grades, args.feedback)
         written.append(f"{len(grades)} feedback files in {args.feedback}")

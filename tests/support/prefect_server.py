@@ -1,6 +1,6 @@
 """A real ``prefect server start`` for the tests: the session's shared one, or a test's own.
 
-Starting, polling and stopping the server is ``exam_pipeline.servers`` (``make lab`` starts it
+Starting, polling and stopping the server is ``exam_pipeline.course.servers`` (``make lab`` starts it
 the same way); this adds what only the tests need: a server for one block, and a migrated empty
 database copied instead of migrating again.
 
@@ -21,8 +21,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from exam_pipeline.prefect_settings import defaults
-from exam_pipeline.servers import ServerProcess, healthy, server_environment, start_server
+from exam_pipeline.course.servers import ServerProcess, healthy, server_environment, start_server
+from exam_pipeline.engines.prefect_settings import defaults
 
 __all__ = [
     "ServerProcess",

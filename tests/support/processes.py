@@ -1,6 +1,6 @@
 """Free ports, waiting until something answers, and stopping a process: written once.
 
-The code lives in the package (``exam_pipeline.servers``), because ``make lab`` and the
+The code lives in the package (``exam_pipeline.course.servers``), because ``make lab`` and the
 screenshot script start and stop servers the same way; the tests import it from here, with
 :func:`still_alive` for checking that nothing is left behind.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import psutil
 
-from exam_pipeline.servers import NEW_GROUP, answers, free_port, log_tail, stop, wait_until
+from exam_pipeline.course.servers import NEW_GROUP, answers, free_port, log_tail, stop, wait_until
 
 __all__ = ["NEW_GROUP", "answers", "free_port", "log_tail", "stop", "still_alive", "wait_until"]
 

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import pytest
 
-from exam_pipeline.prefect_settings import refresh
-from exam_pipeline.servers import SCHEDULE_QUICKLY
+from exam_pipeline.course.servers import SCHEDULE_QUICKLY
+from exam_pipeline.engines.prefect_settings import refresh
 
 from .postgres import session_postgres
 from .prefect_server import empty_database, healthy, start_server

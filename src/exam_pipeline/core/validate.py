@@ -18,7 +18,7 @@ class PipelineInputError(ValueError):
 def require_file(path: str | Path) -> Path:
     """Return ``path`` as a Path if it is an existing, non-empty file; raise otherwise.
 
-    Whether its bytes are text in the expected encoding is :func:`exam_pipeline.data.inspect_csv`'s
+    Whether its bytes are text in the expected encoding is :func:`exam_pipeline.core.data.inspect_csv`'s
     business: it knows the encoding.
     """
     path = Path(path)

@@ -9,7 +9,7 @@ Three independent pieces, all optional and all free of side effects until called
 * :class:`TracingHook` opens one OpenTelemetry span per step; :func:`memory_tracer` keeps the
   finished spans in memory (lessons, tests), :func:`console_tracer` prints them.
 
-The hooks plug into :class:`exam_pipeline.framework.Pipeline`, so the steps themselves never
+The hooks plug into :class:`exam_pipeline.engines.framework.Pipeline`, so the steps themselves never
 change to be measured.
 """
 
@@ -31,11 +31,11 @@ from typing import IO, Any
 
 import pandas as pd
 
-from .clean import CleanResult
-from .config import RunConfig
-from .framework import StepHook, count_rows
-from .outputs import REJECTED_CSV
-from .validate import PipelineInputError
+from exam_pipeline.core.clean import CleanResult
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.outputs import REJECTED_CSV
+from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.engines.framework import StepHook, count_rows
 
 LOGGER_NAME = "exam_pipeline"
 LOG_FORMATS: tuple[str, ...] = ("text", "json")

@@ -14,8 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .files import atomic_path
-from .validate import PipelineInputError, require_columns, require_encoding, require_file
+from exam_pipeline.core.files import atomic_path
+from exam_pipeline.core.validate import (
+    PipelineInputError,
+    require_columns,
+    require_encoding,
+    require_file,
+)
 
 #: The lesson data set: five students per class (also in ``datasets/exam_scores.csv``).
 LESSON_SCORES: dict[str, list[int]] = {"A": [65, 70, 68, 72, 66], "B": [78, 82, 80, 79, 81]}

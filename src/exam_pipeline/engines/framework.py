@@ -29,15 +29,15 @@ from typing import Any, NoReturn, TypeVar
 import pandas as pd
 from tqdm import tqdm
 
-from .analysis import GroupSummary, TTestResult
-from .clean import CleanResult, clean_scores, combine_clean_results
-from .config import RunConfig
-from .data import CsvFormat, read_scores
-from .outputs import publish
-from .pipeline import analyze
-from .validate import PipelineInputError
+from exam_pipeline.core.analysis import GroupSummary, TTestResult
+from exam_pipeline.core.clean import CleanResult, clean_scores, combine_clean_results
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.data import CsvFormat, read_scores
+from exam_pipeline.core.outputs import publish
+from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.engines.pipeline import analyze
 
-LOGGER_NAME = "exam_pipeline.framework"
+LOGGER_NAME = "exam_pipeline.engines.framework"
 
 # A library adds no handler of its own but a NullHandler: without it, Python's "last resort"
 # handler would print warnings and errors on stderr of a program that never asked for logs
@@ -230,7 +230,7 @@ class Pipeline:
     """Steps run in order; each gets the previous step's result.
 
     ``hooks`` are :class:`StepHook` objects called around every step. Log records go to the
-    ``exam_pipeline.framework`` logger (or ``logger``) and carry the fields ``pipeline``,
+    ``exam_pipeline.engines.framework`` logger (or ``logger``) and carry the fields ``pipeline``,
     ``step``, ``event``, ``rows_in``, ``rows_out`` and ``seconds`` for structured logging.
     INFO lines hold no timings, so they repeat exactly; durations are in DEBUG lines.
     """

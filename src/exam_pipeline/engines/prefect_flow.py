@@ -5,7 +5,7 @@ place; what Prefect adds is the run record: a state per step, logs, timings and 
 visible in the server UI. Call ``some_task.fn(...)`` to run a task's plain function without
 Prefect (that is how the tests check the logic).
 
-Call :func:`exam_pipeline.prefect_settings.configure` before importing this module for the
+Call :func:`exam_pipeline.engines.prefect_settings.configure` before importing this module for the
 course's quiet, offline settings; :func:`run_prefect` does it for the CLI.
 """
 
@@ -20,14 +20,14 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from . import analysis, outputs
-from . import report as report_mod
-from .analysis import GroupSummary, TTestResult
-from .clean import CleanResult, clean_scores
-from .config import RunConfig
-from .data import CsvFormat, read_scores
-from .prefect_settings import configure
-from .validate import PipelineInputError
+from exam_pipeline.core import analysis, outputs
+from exam_pipeline.core import report as report_mod
+from exam_pipeline.core.analysis import GroupSummary, TTestResult
+from exam_pipeline.core.clean import CleanResult, clean_scores
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.data import CsvFormat, read_scores
+from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.engines.prefect_settings import configure
 
 # Lesson 05 runs every task every time; caching (and why it hashes whole DataFrames) is lesson 06.
 TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE}

@@ -13,12 +13,12 @@ from typing import Any
 
 import pandas as pd
 
-from . import report as report_mod
-from .analysis import GroupSummary, TTestResult
-from .config import RunConfig
-from .files import atomic_path, atomic_write_text, publishable
-from .plots import boxplot_figure, save_figure
-from .sinks import make_engine, save_run
+from exam_pipeline.core import report as report_mod
+from exam_pipeline.core.analysis import GroupSummary, TTestResult
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.files import atomic_path, atomic_write_text, publishable
+from exam_pipeline.core.plots import boxplot_figure, save_figure
+from exam_pipeline.core.sinks import make_engine, save_run
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"

@@ -32,8 +32,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from .data import dataset_path, read_scores
-from .validate import PipelineInputError
+from exam_pipeline.core.data import dataset_path, read_scores
+from exam_pipeline.core.validate import PipelineInputError
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ def read_scores_url(
 ) -> pd.DataFrame:
     """Read the group and score columns of a CSV over HTTP, as text, with retries.
 
-    The body goes through :func:`exam_pipeline.data.read_scores` (by way of a temporary file),
+    The body goes through :func:`exam_pipeline.core.data.read_scores` (by way of a temporary file),
     so a file served over HTTP is read exactly as the same file on disk: separator, decimal
     commas, byte-order mark and the cleaning rules' raw text alike.
     """

@@ -10,7 +10,7 @@ are dropped. Only check cells count toward the score.
 Each copy runs in its own ``pytest`` subprocess (own kernel, own temporary working folder) under
 a time limit; on timeout the whole process tree is killed and the batch goes on. A kernel that
 dies ends its submission at once (a watchdog in the pytest plugin below). Without ``sandbox``
-this is *not* a sandbox; with it, the run happens inside bubblewrap (``exam_pipeline.sandbox``).
+this is *not* a sandbox; with it, the run happens inside bubblewrap (``exam_pipeline.course.sandbox``).
 See docs/grading.md.
 """
 
@@ -38,10 +38,10 @@ import nbformat
 import psutil
 import pytest
 
-from . import sandbox as sandboxing
-from .files import atomic_write_text
-from .notebooks import CHECK_TAG, RAISES_TAG, check_id, is_check, tags
-from .validate import PipelineInputError
+from exam_pipeline.core.files import atomic_write_text
+from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.course import sandbox as sandboxing
+from exam_pipeline.course.notebooks import CHECK_TAG, RAISES_TAG, check_id, is_check, tags
 
 CSV_COLUMNS: tuple[str, ...] = ("submission", "passed", "total", "score", "status")
 #: Columns ``--gradebook`` adds after CSV_COLUMNS (one per check_id goes between them).
@@ -72,7 +72,7 @@ _BOOT = (
 #: The same inside the sandbox, which first sets the resource limits (and drops root).
 _SANDBOX_BOOT = (
     "import os, sys\n"
-    "from exam_pipeline import sandbox\n"
+    "from exam_pipeline.course import sandbox\n"
     "sandbox.apply_limits(os.environ.pop(sandbox.LIMITS_ENV))\n"
     "sys.modules['rfc3987_syntax'] = None\n"
     "import pytest\n"
@@ -421,7 +421,7 @@ def _drain(fd: int, log: Path) -> None:
 def _pytest_args(ini: str, rootdir: str, notebook: str, timeout: float) -> list[str]:
     return [
         "-c", ini, "--rootdir", rootdir,
-        "-p", "nbval.plugin", "-p", "exam_pipeline.grading", "-p", "no:cacheprovider",
+        "-p", "nbval.plugin", "-p", "exam_pipeline.course.grading", "-p", "no:cacheprovider",
         "--nbval", "--nbval-current-env",
         # Later than the grader's own limit, which kills the whole run: nbval's own time-out
         # would only stop the kernel and look like a dead one.
@@ -626,7 +626,7 @@ def grade_notebook(
     """Grade one submission file against ``solution``; never raises for a bad submission.
 
     With ``keep``, the graded copy and pytest's output are kept in that folder for inspection.
-    With ``sandbox``, it runs in bubblewrap under those limits (see ``exam_pipeline.sandbox``).
+    With ``sandbox``, it runs in bubblewrap under those limits (see ``exam_pipeline.course.sandbox``).
     """
     order = check_points(solution)
     lesson = Path(name).stem
@@ -843,7 +843,7 @@ def summary(grades: Sequence[Grade], width: int = 40) -> str:
 
 # --------------------------------------------------------------------------- pytest plugin
 #
-# Loaded with ``-p exam_pipeline.grading`` inside the grading subprocess; does nothing unless
+# Loaded with ``-p exam_pipeline.course.grading`` inside the grading subprocess; does nothing unless
 # LOG_ENV is set. It logs one JSON line per cell as soon as its result is known (a run killed
 # by the time limit still has the checks that passed before it), and watches the kernel.
 

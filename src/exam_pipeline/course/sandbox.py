@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from .validate import PipelineInputError
+from exam_pipeline.core.validate import PipelineInputError
 
 #: Where things live inside the sandbox.
 INNER_TMP = "/tmp"

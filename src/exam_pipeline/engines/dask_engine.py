@@ -2,7 +2,7 @@
 
 The CSV is read in partitions (blocks of lines). Each partition is cleaned by the shared
 ``clean_scores`` on a worker, and its cleaned numbers stay there (as futures). Then every pass of
-``exam_pipeline.summary`` is a map over the partitions, each answering with a fixed-size partial
+``exam_pipeline.core.summary`` is a map over the partitions, each answering with a fixed-size partial
 summary (n, mean and m2, a histogram, a few values), and a reduce on the client that merges them:
 the client never holds the file, nor one value per row, so the work spreads over a cluster's
 memory as well as its cores. The figures are those of every other engine, to the bit for the
@@ -32,14 +32,14 @@ import numpy as np
 import pandas as pd
 from distributed import Client, LocalCluster
 
-from .analysis import compare
-from .clean import REJECTED_COLUMNS, clean_scores
-from .config import RunConfig
-from .data import CsvFormat, inspect_csv, read_csv_options
-from .data import csv_errors as data_csv_errors
-from .streaming import Scan, summarize_spilled
-from .summary import Chunk
-from .validate import PipelineInputError
+from exam_pipeline.core.analysis import compare
+from exam_pipeline.core.clean import REJECTED_COLUMNS, clean_scores
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.data import CsvFormat, inspect_csv, read_csv_options
+from exam_pipeline.core.data import csv_errors as data_csv_errors
+from exam_pipeline.core.summary import Chunk
+from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.engines.streaming import Scan, summarize_spilled
 
 #: How long to wait for a remote scheduler to answer (a distributed time string).
 CONNECT_TIMEOUT = "10s"
@@ -239,7 +239,9 @@ def clean_on_cluster(client: Client, ddf: dd.DataFrame, config: RunConfig, decim
 
 def run_dask(config: RunConfig) -> dict[str, Any]:
     """Run the analysis on a Dask cluster and write the outputs; return the report."""
-    from .outputs import publish  # here: Dask's workers import this module, and never publish
+    from exam_pipeline.core.outputs import (
+        publish,  # here: Dask's workers import this module, and never publish
+    )
 
     config = config.checked()
     fmt = inspect_csv(config.source, (config.group_col, config.value_col), config.encoding)

@@ -10,8 +10,8 @@ Conventions (docs/instructors.md, "Student notebooks"):
 * Stored outputs come only from executing a notebook from a fresh kernel (``execute``), never
   from editing by hand.
 
-Run as ``python -m exam_pipeline.notebooks execute solutions/*.ipynb`` or
-``python -m exam_pipeline.notebooks student solutions/*.ipynb --out notebooks`` (``make notebooks``).
+Run as ``python -m exam_pipeline.course.notebooks execute solutions/*.ipynb`` or
+``python -m exam_pipeline.course.notebooks student solutions/*.ipynb --out notebooks`` (``make notebooks``).
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def structure(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m exam_pipeline.notebooks")
+    parser = argparse.ArgumentParser(prog="python -m exam_pipeline.course.notebooks")
     sub = parser.add_subparsers(dest="command", required=True)
     ex = sub.add_parser("execute", help="execute solution notebooks in place")
     ex.add_argument("paths", nargs="+", type=Path)

@@ -1,7 +1,7 @@
 """Describe each group and compare the two: Welch's or Student's t-test, the difference of the
 means with its confidence interval, and Hedges' g.
 
-Every engine ends here the same way: it summarises each group (``exam_pipeline.summary``, in
+Every engine ends here the same way: it summarises each group (``exam_pipeline.core.summary``, in
 memory or in passes over chunks) and :func:`ttest_from_summaries` compares the two summaries. So
 the figures agree whatever the engine, and a data set a t-test cannot handle is refused the same
 way by all of them, with one sentence that says why.
@@ -17,8 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .summary import GroupSummary, summarize_arrays
-from .validate import PipelineInputError, require_group_sizes, require_test, require_two_groups
+from exam_pipeline.core.summary import GroupSummary, summarize_arrays
+from exam_pipeline.core.validate import (
+    PipelineInputError,
+    require_group_sizes,
+    require_test,
+    require_two_groups,
+)
 
 #: The per-group keys written to report.json.
 REPORT_KEYS: tuple[str, ...] = ("n", "mean", "std", "median", "min", "max")

@@ -45,16 +45,22 @@ from luigi.execution_summary import LuigiRunResult, LuigiStatusCode
 from matplotlib.figure import Figure
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import report as report_mod
-from .analysis import GroupSummary, TTestResult, split_groups, summarize_groups, ttest
-from .clean import clean_scores
-from .config import RunConfig
-from .data import read_scores
-from .files import atomic_path
-from .outputs import BOXPLOT_PNG, REJECTED_CSV, REPORT_JSON, REPORT_MD
-from .plots import NotebookFigure, boxplot_figure, save_figure
-from .sinks import make_engine, run_row, runs, save_run
-from .validate import PipelineInputError
+from exam_pipeline.core import report as report_mod
+from exam_pipeline.core.analysis import (
+    GroupSummary,
+    TTestResult,
+    split_groups,
+    summarize_groups,
+    ttest,
+)
+from exam_pipeline.core.clean import clean_scores
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.data import read_scores
+from exam_pipeline.core.files import atomic_path
+from exam_pipeline.core.outputs import BOXPLOT_PNG, REJECTED_CSV, REPORT_JSON, REPORT_MD
+from exam_pipeline.core.plots import NotebookFigure, boxplot_figure, save_figure
+from exam_pipeline.core.sinks import make_engine, run_row, runs, save_run
+from exam_pipeline.core.validate import PipelineInputError
 
 ENGINE = "luigi"
 STAGES_DIR = "stages"

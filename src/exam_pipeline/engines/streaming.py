@@ -1,14 +1,14 @@
 """The ``stream`` engine: read a CSV a block of rows at a time and never hold the whole file.
 
 Lesson 02 builds the pieces by hand: a generator of rows (:func:`read_rows`), per-row cleaning
-with the rules of :func:`exam_pipeline.clean.clean_scores` (:func:`clean_rows`), and running
+with the rules of :func:`exam_pipeline.core.clean.clean_scores` (:func:`clean_rows`), and running
 statistics that merge (:class:`RunningStats`, Welford's update and Chan's merge). A t-test needs
 only n, mean and variance per group, so one pass in O(1) memory is enough for it (:class:`Scan`).
 
 The engine, :func:`run_stream`, does the same a block of rows at a time (pandas' chunked reader and
 the shared ``clean_scores``: a Python call per row costs more than the parsing), sends rejected
 rows to disk as they come, and writes each group's cleaned numbers to a temporary binary file.
-The median and quartiles need a second look at the values: ``exam_pipeline.summary`` takes
+The median and quartiles need a second look at the values: ``exam_pipeline.core.summary`` takes
 them from that file in a few passes with fixed-size histograms, so they are exact and memory stays
 flat however many rows there are and however many distinct values they have.
 """
@@ -29,12 +29,24 @@ from typing import Any, BinaryIO, TextIO
 import numpy as np
 import pandas as pd
 
-from .analysis import GroupSummary, TTestResult, compare
-from .clean import NA_TOKENS, NAN_WORD, REJECTED_COLUMNS, CleanResult, clean_scores
-from .config import RunConfig
-from .data import CsvFormat, csv_errors, encoding_name, inspect_csv, read_csv_options
-from .summary import Chunk, Counted, Extent, chan_merge, extents, summarize
-from .validate import PipelineInputError, require_group_sizes, require_two_groups
+from exam_pipeline.core.analysis import GroupSummary, TTestResult, compare
+from exam_pipeline.core.clean import (
+    NA_TOKENS,
+    NAN_WORD,
+    REJECTED_COLUMNS,
+    CleanResult,
+    clean_scores,
+)
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.data import (
+    CsvFormat,
+    csv_errors,
+    encoding_name,
+    inspect_csv,
+    read_csv_options,
+)
+from exam_pipeline.core.summary import Chunk, Counted, Extent, chan_merge, extents, summarize
+from exam_pipeline.core.validate import PipelineInputError, require_group_sizes, require_two_groups
 
 #: Rows the engine reads, cleans and forgets at a time (a few MB of text).
 CHUNK_ROWS = 50_000
@@ -85,7 +97,7 @@ def clean_fields(
 
     ``None`` or a pandas NA token (``"n/a"``, ``""``) counts as missing; "nan" and "inf" (any
     case, any sign) are not finite numbers. The checks run in the order of
-    :data:`exam_pipeline.clean.REASONS`; the first that applies is the reason.
+    :data:`exam_pipeline.core.clean.REASONS`; the first that applies is the reason.
     """
     label = "" if group is None or group.strip() in NA_TOKENS else group.strip()
     raw = "" if text is None else text.strip()
@@ -300,7 +312,7 @@ class Spill:
         self._stack.close()
 
     def run_pass(self, f: Callable[[Chunk], dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """``f`` of every block: block i of each group's file (``exam_pipeline.summary``'s passes)."""
+        """``f`` of every block: block i of each group's file (``exam_pipeline.core.summary``'s passes)."""
         with ExitStack() as stack:
             handles = {label: stack.enter_context(p.open("rb")) for label, p in self.files.items()}
             while handles:
@@ -482,7 +494,7 @@ def run_stream(config: RunConfig) -> dict[str, Any]:
     """The ``stream`` engine: fixed memory; rejected rows go to disk as they come."""
     # Imported here: publishing pulls in Matplotlib and SQLAlchemy, which the process-pool
     # workers that import this module only to scan files (lesson 02) never need.
-    from .outputs import publish
+    from exam_pipeline.core.outputs import publish
 
     config = config.checked()
     out = Path(config.out)

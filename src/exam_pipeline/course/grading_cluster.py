@@ -17,9 +17,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import grading
-from . import sandbox as sandboxing
-from .validate import PipelineInputError
+from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.course import grading
+from exam_pipeline.course import sandbox as sandboxing
 
 
 def grade_bytes(
@@ -66,7 +66,7 @@ def grade_on_cluster(
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
-    from .dask_engine import connect
+    from exam_pipeline.engines.dask_engine import connect
 
     solution = grading.prepare(solution_path, submissions, timeout, 1, None)
     if sandbox is not None and sandbox.memory_mb < 256:

@@ -14,8 +14,8 @@ import html
 from collections.abc import Iterable
 from pathlib import Path
 
-from .files import atomic_write_text
-from .grading import Grade, student_id
+from exam_pipeline.core.files import atomic_write_text
+from exam_pipeline.course.grading import Grade, student_id
 
 #: What a student is told about the overall status, by its first word.
 STATUS_HELP = {

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from .analysis import GroupSummary
-from .files import atomic_path
+from exam_pipeline.core.analysis import GroupSummary
+from exam_pipeline.core.files import atomic_path
 
 
 class NotebookFigure(Figure):

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from .validate import PipelineInputError
+from exam_pipeline.core.validate import PipelineInputError
 
 metadata = sa.MetaData()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .data import dataset_path
-from .validate import (
+from exam_pipeline.core.data import dataset_path
+from exam_pipeline.core.validate import (
     require_alpha,
     require_encoding,
     require_file,

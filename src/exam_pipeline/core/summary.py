@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .validate import PipelineInputError
+from exam_pipeline.core.validate import PipelineInputError
 
 #: Bins of the histogram that locates the order statistics (three arrays of this size a group).
 BINS = 4096

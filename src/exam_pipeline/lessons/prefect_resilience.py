@@ -3,7 +3,7 @@
 - :func:`attempt_fails` decides, repeatably, whether one attempt to reach a flaky source fails:
   the first attempt always does, later ones at random from a seeded generator. The same seed
   gives the same story on every run, so a notebook that shows retries stores stable output.
-- :func:`flaky_read_scores` is a Prefect task around :func:`exam_pipeline.data.read_scores`
+- :func:`flaky_read_scores` is a Prefect task around :func:`exam_pipeline.core.data.read_scores`
   that fails like that and retries with exponential backoff.
 - :func:`file_cache_key` keys a cache on a file's path, size and modification time: cheap at
   any size, where Prefect's default policy hashes every input (a 10 M-row DataFrame cost 2.3 s).
@@ -13,8 +13,8 @@
 - :func:`hide_tracebacks` and :func:`sorted_output` keep notebook outputs free of machine paths
   and of the random order in which concurrent tasks finish.
 
-Call :func:`exam_pipeline.prefect_settings.configure` before importing this module, as for
-:mod:`exam_pipeline.prefect_flow`.
+Call :func:`exam_pipeline.engines.prefect_settings.configure` before importing this module, as for
+:mod:`exam_pipeline.engines.prefect_flow`.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ from prefect.context import TaskRunContext
 from prefect.runtime import task_run
 from prefect.tasks import exponential_backoff
 
-from .analysis import split_groups, summarize_groups, ttest
-from .clean import CleanResult, clean_scores
-from .data import CsvFormat, dataset_path, read_scores
-from .prefect_settings import StdoutHandler
+from exam_pipeline.core.analysis import split_groups, summarize_groups, ttest
+from exam_pipeline.core.clean import CleanResult, clean_scores
+from exam_pipeline.core.data import CsvFormat, dataset_path, read_scores
+from exam_pipeline.engines.prefect_settings import StdoutHandler
 
 
 def attempt_fails(seed: int, attempt: int, failure_rate: float = 0.5) -> bool:
@@ -148,7 +148,7 @@ def hide_tracebacks() -> int:
     """Print failed task runs as one line on the course console; return the handlers changed.
 
     For lessons that make tasks fail on purpose. Call it after ``import prefect`` (which sets up
-    logging from :mod:`exam_pipeline.prefect_settings`).
+    logging from :mod:`exam_pipeline.engines.prefect_settings`).
     """
     changed = 0
     for handler in logging.getLogger().handlers:

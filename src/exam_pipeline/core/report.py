@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .analysis import HEDGES_G, GroupSummary, TTestResult
-from .validate import PipelineInputError
+from exam_pipeline.core.analysis import HEDGES_G, GroupSummary, TTestResult
+from exam_pipeline.core.validate import PipelineInputError
 
 TEST_NAMES = {
     "welch": "Welch's t-test (unequal variances)",

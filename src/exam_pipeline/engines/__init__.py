@@ -12,23 +12,43 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
-from .config import RunConfig
-from .validate import PipelineInputError
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.validate import PipelineInputError
 
 Engine = Callable[[RunConfig], dict[str, Any]]
 
 #: name -> (module, function, one-line description)
 ENGINES: dict[str, tuple[str, str, str]] = {
     "pandas": (
-        "exam_pipeline.pipeline",
+        "exam_pipeline.engines.pipeline",
         "run_pipeline",
         "plain functions over a pandas DataFrame (lesson 01)",
     ),
-    "stream": ("exam_pipeline.streaming", "run_stream", "generators, constant memory (lesson 02)"),
-    "steps": ("exam_pipeline.framework", "run_steps", "the Step/Pipeline framework (lesson 03)"),
-    "luigi": ("exam_pipeline.luigi_tasks", "run_luigi", "Luigi tasks and targets (lesson 04)"),
-    "prefect": ("exam_pipeline.prefect_flow", "run_prefect", "a Prefect 3 flow (lessons 05-06)"),
-    "dask": ("exam_pipeline.dask_engine", "run_dask", "dask.dataframe on a cluster (lesson 07)"),
+    "stream": (
+        "exam_pipeline.engines.streaming",
+        "run_stream",
+        "generators, constant memory (lesson 02)",
+    ),
+    "steps": (
+        "exam_pipeline.engines.framework",
+        "run_steps",
+        "the Step/Pipeline framework (lesson 03)",
+    ),
+    "luigi": (
+        "exam_pipeline.engines.luigi_tasks",
+        "run_luigi",
+        "Luigi tasks and targets (lesson 04)",
+    ),
+    "prefect": (
+        "exam_pipeline.engines.prefect_flow",
+        "run_prefect",
+        "a Prefect 3 flow (lessons 05-06)",
+    ),
+    "dask": (
+        "exam_pipeline.engines.dask_engine",
+        "run_dask",
+        "dask.dataframe on a cluster (lesson 07)",
+    ),
 }
 
 

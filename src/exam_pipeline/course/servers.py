@@ -1,7 +1,7 @@
 """Local servers, written once: a free port, waiting until a server answers, stopping it, and a
 real ``prefect server start`` on 127.0.0.1.
 
-``make lab`` (:mod:`exam_pipeline.lab`), the screenshot script and the tests start servers the
+``make lab`` (:mod:`exam_pipeline.course.lab`), the screenshot script and the tests start servers the
 same way: on loopback, on a port nobody uses, polled until they answer rather than slept for,
 and stopped politely first (a server may have children or a database to close), killed if it
 does not stop in time. A server runs in a process group of its own so that stopping it stops
@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import psutil
 
-from .prefect_settings import defaults
+from exam_pipeline.engines.prefect_settings import defaults
 
 T = TypeVar("T")
 
@@ -240,7 +240,7 @@ def start_server(
     :meth:`ServerProcess.wait_until_healthy` only when it needs the server. The server keeps its
     database in ``home`` (unless ``extra_env`` names another); its output goes to
     ``home/server.log``. No ``PREFECT_*`` variable of the caller reaches it except those of
-    :func:`~exam_pipeline.prefect_settings.defaults` and ``extra_env``: a ``PREFECT_API_URL``
+    :func:`~exam_pipeline.engines.prefect_settings.defaults` and ``extra_env``: a ``PREFECT_API_URL``
     or ``PREFECT_HOME`` meant for clients must not move its database. ``ui=True`` serves the
     web UI too (at :attr:`ServerProcess.ui_url`).
     """

@@ -8,7 +8,7 @@ starts JupyterLab with ``PREFECT_API_URL`` in its environment: every kernel inhe
 student can open the UI at once. When JupyterLab exits (or Ctrl-C, or an error here) the server
 is stopped too.
 
-Run as ``python -m exam_pipeline.lab`` (what ``make lab`` does; it works on Windows too).
+Run as ``python -m exam_pipeline.course.lab`` (what ``make lab`` does; it works on Windows too).
 Anything after ``--`` replaces ``jupyter lab notebooks`` (the test runs a stand-in this way).
 """
 
@@ -23,7 +23,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from .servers import SCHEDULE_QUICKLY, free_port, port_is_free, start_server, stop
+from exam_pipeline.course.servers import (
+    SCHEDULE_QUICKLY,
+    free_port,
+    port_is_free,
+    start_server,
+    stop,
+)
 
 #: Where the lab's Prefect server keeps its database, logs and UI files (git-ignored).
 DEFAULT_HOME = Path(".prefect") / "lab"
@@ -78,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args[args.index("--") + 1 :] if "--" in args else []
     options = args[: args.index("--")] if "--" in args else args
     parser = argparse.ArgumentParser(
-        prog="python -m exam_pipeline.lab",
+        prog="python -m exam_pipeline.course.lab",
         description="JupyterLab with a local Prefect server, stopped when JupyterLab stops.",
         epilog="Anything after -- is run instead of `jupyter lab NOTEBOOKS`.",
     )
@@ -93,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             command or jupyter_lab(parsed.notebooks), parsed.home, parsed.port or free_port()
         )
     except (RuntimeError, TimeoutError) as exc:  # the server did not start: say why, in one go
-        print(f"python -m exam_pipeline.lab: {exc}", file=sys.stderr)
+        print(f"python -m exam_pipeline.course.lab: {exc}", file=sys.stderr)
         return 1
 
 

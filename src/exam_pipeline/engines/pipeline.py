@@ -9,11 +9,17 @@ from typing import Any
 
 import pandas as pd
 
-from .analysis import GroupSummary, TTestResult, compare, split_groups, summarize_groups
-from .clean import CleanResult, clean_scores
-from .config import RunConfig
-from .data import CsvFormat, read_scores
-from .outputs import publish
+from exam_pipeline.core.analysis import (
+    GroupSummary,
+    TTestResult,
+    compare,
+    split_groups,
+    summarize_groups,
+)
+from exam_pipeline.core.clean import CleanResult, clean_scores
+from exam_pipeline.core.config import RunConfig
+from exam_pipeline.core.data import CsvFormat, read_scores
+from exam_pipeline.core.outputs import publish
 
 
 def load(config: RunConfig) -> tuple[pd.DataFrame, CsvFormat]:

@@ -12,7 +12,7 @@ Out of the box, Prefect 3 (measured with 3.8.8) is awkward in a classroom:
 :func:`configure` fixes all of that with environment variables (the names are Prefect's own
 settings; see ``prefect config view --show-defaults``). Call it BEFORE ``import prefect``::
 
-    from exam_pipeline.prefect_settings import configure
+    from exam_pipeline.engines.prefect_settings import configure
     configure()
     import prefect
 
@@ -36,7 +36,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from .validate import PipelineInputError
+from exam_pipeline.core.validate import PipelineInputError
 
 #: Our logging config for Prefect: plain text to stdout, no timestamps, logs still sent to the API.
 LOGGING_CONFIG = Path(__file__).with_name("prefect_logging.yaml")

@@ -1,0 +1,1 @@
+"""The analysis itself: configuration, reading, cleaning, statistics, report and outputs."""

@@ -1,0 +1,1 @@
+"""Running the course: notebook tooling, grading, feedback, the sandbox and make lab."""

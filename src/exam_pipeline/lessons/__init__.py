@@ -1,0 +1,1 @@
+"""What only a lesson needs: flaky servers and resilience demos."""
