@@ -14,19 +14,35 @@ PYTEST_ARGS ?=
 # The Pythons the pins serve: pyproject's requires-python says the same.
 SUPPORTED_PYTHONS := 3.11 3.12 3.13
 
-.PHONY: install install-dev test grade-lessons run lab lock check-wheels notebooks \
+.PHONY: install install-dev airflow test-landscape lock-airflow test grade-lessons run lab lock check-wheels notebooks \
 	student screenshots lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -c "" 2>/dev/null || rm -rf $(VENV)
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[landscape]"
 	touch $(STAMP)
 
+# The dev tools, and PySpark for --engine spark and lesson 12 (about 490 MB; needs a Java runtime).
 $(DEV_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,landscape,spark]"
 	touch $(DEV_STAMP)
+
+# Apache Airflow 3.3 in a venv of its own: it needs fastapi<0.137, and Prefect 3.8 needs >=0.139.
+# The package goes in without its dependencies (so without Prefect), plus what the DAG imports.
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
+AIRFLOW_REQUIREMENTS := "apache-airflow>=3.3,<3.4" "pandas>=3,<4" "numpy>=2" "scipy>=1.11" \
+	"matplotlib>=3.8" "pyarrow>=15"
+
+$(AIRFLOW_STAMP): pyproject.toml constraints-airflow.txt
+	rm -rf $(AIRFLOW_VENV)
+	$(PY) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -c constraints-airflow.txt $(AIRFLOW_REQUIREMENTS)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(AIRFLOW_STAMP)
 
 ## The course and its lessons: what `make lab` needs.
 install: $(STAMP)
@@ -54,6 +70,17 @@ GRADING_TESTS := tests/test_grading.py tests/test_grading_sandbox.py tests/test_
 grade-lessons: install-dev
 	env -u PYTHONDONTWRITEBYTECODE EXAM_GRADE_LESSONS=1 $(BIN)/python -m pytest -n 3 $(GRADING_TESTS) -k grades_for_real $(PYTEST_ARGS)
 
+## .venv-airflow (Airflow 3.3 and the package without Prefect), then lesson 12's exam DAG run
+## once with dag.test() in it, its state in a temporary AIRFLOW_HOME (about 30 s).
+airflow: $(AIRFLOW_STAMP) install
+	$(BIN)/python -m exam_pipeline.lessons.airflow_run
+
+## Lesson 12's slow tests: Spark on a real standalone master and worker, the Airflow DAG in
+## .venv-airflow (a minute or two; CI runs it after make test, with make airflow first).
+LANDSCAPE_TESTS := tests/test_spark_cluster.py tests/test_airflow.py
+test-landscape: install-dev
+	env -u PYTHONDONTWRITEBYTECODE EXAM_LANDSCAPE_SLOW=1 $(BIN)/python -m pytest -n 2 --dist loadfile $(LANDSCAPE_TESTS) $(PYTEST_ARGS)
+
 ## The analysis on the bundled lesson data, written to output/.
 run: install
 	$(BIN)/exam-pipeline run
@@ -68,8 +95,16 @@ lab: install
 lock:
 	rm -rf /tmp/exam-pipeline-lock && $(PY) -m venv /tmp/exam-pipeline-lock
 	/tmp/exam-pipeline-lock/bin/python -m pip install --quiet --upgrade pip
-	/tmp/exam-pipeline-lock/bin/python -m pip install --quiet -e ".[dev]"
+	/tmp/exam-pipeline-lock/bin/python -m pip install --quiet -e ".[dev,landscape,spark]"
 	/tmp/exam-pipeline-lock/bin/python -m pip freeze --exclude-editable | grep -v "^-e" > constraints.txt
+
+## Re-resolve constraints-airflow.txt (the Airflow venv's pins; needs the package index).
+lock-airflow:
+	rm -rf /tmp/exam-pipeline-lock-airflow && $(PY) -m venv /tmp/exam-pipeline-lock-airflow
+	/tmp/exam-pipeline-lock-airflow/bin/python -m pip install --quiet --upgrade pip
+	/tmp/exam-pipeline-lock-airflow/bin/python -m pip install --quiet $(AIRFLOW_REQUIREMENTS)
+	{ sed -n '1,3p' constraints-airflow.txt; /tmp/exam-pipeline-lock-airflow/bin/python -m pip freeze; } > constraints-airflow.tmp
+	mv constraints-airflow.tmp constraints-airflow.txt
 
 ## Every pin of the student install has a wheel for each Python the course supports (needs the
 ## package index; pip fetches only the packages' metadata).

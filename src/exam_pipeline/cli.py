@@ -25,8 +25,7 @@ PROG = "exam-pipeline"
 def _engine_help() -> str:
     lines = [f"  {name:<8} {engines.ENGINES[name][2]}" for name in engines.available()]
     absent = [
-        f"  {name:<8} needs {', '.join(engines.missing(name))}: pip install "
-        f"{' '.join(engines.missing(name))}"
+        f"  {name:<8} needs {', '.join(engines.missing(name))}: {engines.install_hint(name)}"
         for name in engines.ENGINES
         if engines.missing(name)
     ]
@@ -74,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler",
         metavar="ADDRESS",
         help="Dask scheduler for --engine dask, e.g. tcp://host:8786 (default: a local cluster); "
+        "Spark master for --engine spark, e.g. spark://host:7077 (default: local[N]); "
         "luigid URL for --engine luigi, e.g. http://127.0.0.1:8082 (default: "
         "$EXAM_PIPELINE_LUIGI_SCHEDULER, else the local scheduler)",
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +51,16 @@ ENGINES: dict[str, tuple[str, str, str]] = {
         "run_dask",
         "dask.dataframe on a cluster (lesson 07)",
     ),
+    "dagster": (
+        "exam_pipeline.engines.dagster_engine",
+        "run_dagster",
+        "Dagster software-defined assets, materialized in memory (lesson 12)",
+    ),
+    "spark": (
+        "exam_pipeline.engines.spark_engine",
+        "run_spark",
+        "PySpark on local[N] or a spark:// standalone cluster (lesson 12)",
+    ),
 }
 
 
@@ -57,12 +69,34 @@ REQUIRES: dict[str, tuple[str, ...]] = {
     "luigi": ("luigi",),
     "prefect": ("prefect",),
     "dask": ("dask", "distributed"),
+    "dagster": ("dagster",),
+    "spark": ("pyspark", "java"),
+}
+
+#: Requirements that are programs on the PATH rather than Python libraries.
+PROGRAMS: frozenset[str] = frozenset({"java"})
+
+#: name -> what to install when it is missing, where that is more than ``pip install <lib>``.
+INSTALL: dict[str, str] = {
+    "dagster": 'pip install -e ".[dagster]"',
+    "spark": 'pip install -e ".[spark]"; a Java runtime (Debian: apt install openjdk-17-jre-headless)',
 }
 
 
+def _present(requirement: str) -> bool:
+    if requirement in PROGRAMS:
+        return shutil.which(requirement) is not None or bool(os.environ.get("JAVA_HOME"))
+    return importlib.util.find_spec(requirement) is not None
+
+
 def missing(name: str) -> list[str]:
-    """The libraries engine ``name`` needs that are not installed here."""
-    return [lib for lib in REQUIRES.get(name, ()) if importlib.util.find_spec(lib) is None]
+    """The libraries (and programs, such as ``java``) engine ``name`` needs that are not here."""
+    return [lib for lib in REQUIRES.get(name, ()) if not _present(lib)]
+
+
+def install_hint(name: str) -> str:
+    """What to install for engine ``name``: its extra, or the missing libraries."""
+    return INSTALL.get(name, f"pip install {' '.join(missing(name))}")
 
 
 def available() -> list[str]:
@@ -79,7 +113,7 @@ def get(name: str) -> Engine:
     if name in ENGINES and missing(name):
         raise PipelineInputError(
             f"--engine {name}: needs {', '.join(missing(name))}, which is not installed here; "
-            f"pip install {' '.join(missing(name))} (or make install for the whole course)"
+            f"{install_hint(name)} (or make install for the whole course)"
         )
     if name not in available():
         raise PipelineInputError(
