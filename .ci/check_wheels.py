@@ -70,7 +70,9 @@ def main(versions: list[str]) -> int:
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         requirements = work / "student.txt"
-        requirements.write_text("\n".join(project["dependencies"]) + "\n")
+        # The student install: make install's `-e ".[landscape]"`.
+        student = project["dependencies"] + project["optional-dependencies"]["landscape"]
+        requirements.write_text("\n".join(student) + "\n")
         with ThreadPoolExecutor() as pool:  # pip mostly waits for the index: ask in parallel
             found = list(pool.map(lambda version: check(version, requirements, work), versions))
     problems = [problem for listed in found for problem in listed]

@@ -16,11 +16,13 @@ NOT_PACKAGES = {"python", "pip"}
 
 
 def pyproject_requirements(*, dev: bool) -> dict[str, str]:
-    """The student install's requirements (dependencies), with ``dev`` also the dev extra's."""
+    """The student install's requirements (dependencies and the ``landscape`` extra, as
+    ``make install`` gives them), with ``dev`` also the dev and spark extras'."""
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    reqs = data["project"]["dependencies"]
+    extras = data["project"]["optional-dependencies"]
+    reqs = data["project"]["dependencies"] + extras["landscape"]
     if dev:
-        reqs = reqs + data["project"]["optional-dependencies"]["dev"]
+        reqs = reqs + extras["dev"] + extras["spark"] + extras["dagster"]
     parsed = [Requirement(r) for r in reqs]
     return {r.name.lower(): str(r.specifier) for r in parsed}
 

@@ -216,7 +216,7 @@ def degenerate_files(tmp_path_factory):
 
 #: The engines that start a server, a scheduler or a cluster per run try one file of each rule
 #: (every engine goes through the same summary and test code; this checks each engine's wiring).
-SLOW_ENGINES = {"luigi", "prefect", "dask"}
+SLOW_ENGINES = {"luigi", "prefect", "dask", "spark"}
 ONE_OF_EACH = {
     "both groups constant",
     "essentially constant",

@@ -29,6 +29,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,6 +61,10 @@ logger.spark.level = error
 logger.hadoop.name = org.apache.hadoop
 logger.hadoop.level = error
 """
+
+# PySpark 4.3 warns on import that it "does not yet fully support pandas >= 3.0.0". This engine
+# ships pickled pandas frames to Python workers and never converts between pandas and Spark.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
 
 #: Prefix of the one temporary folder a process's Spark writes into.
 SCRATCH_PREFIX = "exam-spark-"
