@@ -217,8 +217,10 @@ def spark_session(master: str | None = None, app_name: str = "exam-scores") -> I
     require_master(master)
     scratch = scratch_dir()
     os.environ.update(spark_environment(scratch))
-    from pyspark import SparkContext
-    from pyspark.sql import SparkSession
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # the pandas 3 warning, see above
+        from pyspark import SparkContext
+        from pyspark.sql import SparkSession
 
     active = SparkContext._active_spark_context
     if active is not None and active.master != master:

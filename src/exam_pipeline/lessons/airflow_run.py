@@ -45,6 +45,8 @@ def airflow_environment(home: Path) -> dict[str, str]:
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
             "MPLCONFIGDIR": str(home / "matplotlib"),  # Matplotlib's font cache, not ~/.cache
+            # A notebook kernel sets MPLBACKEND to its inline backend, which this venv lacks.
+            "MPLBACKEND": "Agg",
         }
     )
     return env
@@ -52,6 +54,7 @@ def airflow_environment(home: Path) -> dict[str, str]:
 
 def migrate(home: Path, timeout: float = 300) -> bool:
     """``airflow db migrate`` in ``home`` unless its database is there already; True if it ran."""
+    home = home.resolve()  # Airflow refuses a relative AIRFLOW_HOME
     if (home / "airflow.db").exists():
         return False
     python = airflow_python()
@@ -80,9 +83,10 @@ def run_dag(
     python = airflow_python()
     if python is None:
         raise FileNotFoundError("no .venv-airflow here: run `make airflow` first")
+    home, out = home.resolve(), out.resolve()
     migrate(home, timeout)
     command = [str(python), "-m", "exam_pipeline.lessons.airflow_dag", "--out", str(out)]
-    command += ["--test", test] + (["--input", str(source)] if source is not None else [])
+    command += ["--test", test] + (["--input", str(source.resolve())] if source is not None else [])
     done = subprocess.run(
         command,
         env=airflow_environment(home),
