@@ -157,7 +157,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(case, run_cli, write_csv
     [
         (["--alpha", "0"], "--alpha must be between 0 and 1"),
         (["--alpha", "1.5"], "--alpha must be between 0 and 1"),
-        (["--engine", "spark"], "--engine 'spark' is not available; choose one of: pandas"),
+        (["--engine", "ray"], "--engine 'ray' is not available; choose one of: pandas"),
         (["--test", "paired"], "--test must be 'welch' or 'student'"),
     ],
 )
