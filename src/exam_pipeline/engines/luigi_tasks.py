@@ -204,13 +204,16 @@ class SummarizeScores(GroupsMixin):
     def output(self) -> luigi.LocalTarget:
         return self.stage_target("summary", ".json")
 
-    def run(self) -> None:
+    def compute(self) -> tuple[dict[str, GroupSummary], int, int]:
+        """The summaries, rows read and rows dropped, from the cleaning stage (nothing written)."""
         groups, rows_read, rows_dropped = self.groups()
-        summaries = {
-            label: asdict(s)
-            for label, s in summarize_groups(groups, self.value_col, str(self.input_file)).items()
-        }
-        data = {"rows_read": rows_read, "rows_dropped": rows_dropped, "groups": summaries}
+        summaries = summarize_groups(groups, self.value_col, str(self.input_file))
+        return summaries, rows_read, rows_dropped
+
+    def run(self) -> None:
+        summaries, rows_read, rows_dropped = self.compute()
+        groups = {label: asdict(s) for label, s in summaries.items()}
+        data = {"rows_read": rows_read, "rows_dropped": rows_dropped, "groups": groups}
         with self.output().open("w") as handle:
             json.dump(data, handle, indent=2)
 
@@ -224,11 +227,15 @@ class TTestScores(GroupsMixin):
     def output(self) -> luigi.LocalTarget:
         return self.stage_target("ttest", ".json")
 
-    def run(self) -> None:
+    def compute(self) -> TTestResult:
+        """The t-test from the cleaning stage (nothing written)."""
         groups, _, _ = self.groups()
         first, second = groups.values()
+        return ttest(first, second, self.test, self.value_col, str(self.input_file))
+
+    def run(self) -> None:
+        result = self.compute()
         with self.output().open("w") as handle:
-            result = ttest(first, second, self.test, self.value_col, str(self.input_file))
             json.dump(asdict(result), handle, indent=2)
 
 
@@ -569,15 +576,26 @@ def build(tasks: list[luigi.Task], scheduler_url: str = "") -> LuigiRunResult:
 
 
 def stage_analysis(root: Publish) -> Analysis:
-    """The Analysis of a finished run, read back from its stage files."""
-    deps = root.requires()
-    summary = deps["report"].requires()["summary"]
-    summaries, rows_read, rows_dropped = read_summaries(summary.output())
-    with deps["report"].requires()["ttest"].output().open("r") as handle:
-        result = TTestResult(**json.load(handle))
-    rejected = pd.read_csv(
-        deps["clean"].output()["rejected"].path, dtype=str, keep_default_na=False
-    )
+    """The Analysis of a finished run, read back from its stage files.
+
+    A middle stage deleted by hand after a complete run is not rebuilt (Luigi stops at the
+    first complete task): its figures are then computed again in memory from the cleaning
+    stage, and nothing is written.
+    """
+    report = root.requires()["report"].requires()
+    summary, test = report["summary"], report["ttest"]
+    if summary.output().exists():
+        summaries, rows_read, rows_dropped = read_summaries(summary.output())
+    else:
+        summaries, rows_read, rows_dropped = summary.compute()
+    if test.output().exists():
+        with test.output().open("r") as handle:
+            result = TTestResult(**json.load(handle))
+    else:
+        result = test.compute()
+    rejected_stage = Path(root.requires()["clean"].output()["rejected"].path)
+    source = rejected_stage if rejected_stage.is_file() else Path(root.out_dir) / REJECTED_CSV
+    rejected = pd.read_csv(source, dtype=str, keep_default_na=False)
     return Analysis(
         summaries=summaries,
         ttest=result,

@@ -215,19 +215,20 @@ def clean_result_of(result: Any) -> CleanResult | None:
 class MetricsHook(StepHook):
     """Feed :class:`PipelineMetrics` from a Pipeline run: durations, failures, row counts.
 
-    ``rows=False`` leaves the row counts to someone else: ``engines.run`` counts them once,
-    from the Analysis, whatever the engine.
+    The rows are counted when the cleaning step ends (``rows_recorded`` says so), so a scrape
+    during the rest of the run sees them.
     """
 
-    def __init__(self, metrics: PipelineMetrics | None = None, rows: bool = True) -> None:
+    def __init__(self, metrics: PipelineMetrics | None = None) -> None:
         self.metrics = metrics if metrics is not None else PipelineMetrics()
-        self.rows = rows
+        self.rows_recorded = False
 
     def after_step(self, step_name: str, result: Any, seconds: float) -> None:
         self.metrics.step_seconds.labels(step=step_name).observe(seconds)
-        cleaned = clean_result_of(result) if self.rows else None
+        cleaned = clean_result_of(result)
         if cleaned is not None:
             self.metrics.record_rows(cleaned.rows_read, cleaned.drop_reasons())
+            self.rows_recorded = True
 
     def on_retry(self, step_name: str, attempt: int, error: BaseException) -> None:
         self.metrics.step_retries.labels(step=step_name).inc()
@@ -434,14 +435,19 @@ class Observer:
         self.config = config
         self.metrics = metrics
         self.started = time.perf_counter()
+        self.hook = MetricsHook(metrics)
 
     def step_hook(self) -> MetricsHook:
-        """The hook that times the steps of an engine that has steps (rows are counted once, below)."""
-        return MetricsHook(self.metrics, rows=False)
+        """The hook that times the steps of an engine that has steps, and counts its rows."""
+        return self.hook
 
     def finished(self, analysis: Analysis) -> None:
-        """Count the rows the engine read and rejected (it knows them), and log the end."""
-        self.metrics.record_rows(analysis.rows_read, analysis.drop_reasons)
+        """Count the rows the engine read and rejected (it knows them), and log the end.
+
+        An engine whose cleaning step already counted them through the hook is not counted twice.
+        """
+        if not self.hook.rows_recorded:
+            self.metrics.record_rows(analysis.rows_read, analysis.drop_reasons)
         seconds = time.perf_counter() - self.started
         log.info(
             "run: done, %d rows read, %d rejected",
