@@ -21,11 +21,11 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -c "" 2>/dev/null || rm -rf $(VENV)
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[course]"
 	touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[course,dev]"
 	touch $(DEV_STAMP)
 
 ## The course and its lessons: what `make lab` needs.
@@ -68,7 +68,7 @@ lab: install
 lock:
 	rm -rf /tmp/exam-pipeline-lock && $(PY) -m venv /tmp/exam-pipeline-lock
 	/tmp/exam-pipeline-lock/bin/python -m pip install --quiet --upgrade pip
-	/tmp/exam-pipeline-lock/bin/python -m pip install --quiet -e ".[dev]"
+	/tmp/exam-pipeline-lock/bin/python -m pip install --quiet -e ".[course,dev]"
 	/tmp/exam-pipeline-lock/bin/python -m pip freeze --exclude-editable | grep -v "^-e" > constraints.txt
 
 ## Every pin of the student install has a wheel for each Python the course supports (needs the
