@@ -176,16 +176,8 @@ class Report(FrozenDict):
         return to_markdown(self)
 
 
-def build_report(
-    engine: str,
-    summaries: Mapping[str, GroupSummary],
-    result: TTestResult,
-    alpha: float,
-    rows_read: int,
-    rows_dropped: int,
-) -> Report:
-    """:meth:`Report.build` (the name lessons call)."""
-    return Report.build(engine, summaries, result, alpha, rows_read, rows_dropped)
+#: :meth:`Report.build`, by the name lessons call.
+build_report = Report.build
 
 
 def require_finite(report: Mapping[str, Any], where: str = "report") -> None:

@@ -34,6 +34,7 @@ from exam_pipeline.core.clean import CleanResult, clean_scores, combine_clean_re
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import CsvFormat, read_scores
 from exam_pipeline.core.outputs import publish
+from exam_pipeline.core.report import FrozenDict
 from exam_pipeline.core.report import Report as ReportType
 from exam_pipeline.core.validate import PipelineInputError
 from exam_pipeline.engines.base import Hooks, Publish
@@ -67,7 +68,8 @@ def count_rows(data: Any) -> int | None:
 
 def describe_shape(data: Any) -> str:
     """A short, stable description of ``data`` for logs and errors, e.g. "list of 5 items"."""
-    kind = type(data).__name__
+    # A Report reads as the report.json dict it is a read-only view of.
+    kind = "dict" if isinstance(data, FrozenDict) else type(data).__name__
     shape = getattr(data, "shape", None)
     if isinstance(shape, tuple) and len(shape) == 2:
         return f"{kind} {shape[0]} rows x {shape[1]} columns"
