@@ -32,22 +32,22 @@ ENGINES: dict[str, tuple[str, str, str]] = {
     "steps": (
         "exam_pipeline.engines.framework",
         "run_steps",
-        "the Step/Pipeline framework (lesson 03)",
+        "the Step/Pipeline framework (lesson 04)",
     ),
     "luigi": (
         "exam_pipeline.engines.luigi_tasks",
         "run_luigi",
-        "Luigi tasks and targets (lesson 04)",
+        "Luigi tasks and targets (lesson 05)",
     ),
     "prefect": (
         "exam_pipeline.engines.prefect_flow",
         "run_prefect",
-        "a Prefect 3 flow (lessons 05-06)",
+        "a Prefect 3 flow (lessons 06-07)",
     ),
     "dask": (
         "exam_pipeline.engines.dask_engine",
         "run_dask",
-        "dask.dataframe on a cluster (lesson 07)",
+        "dask.dataframe on a cluster (lesson 08)",
     ),
 }
 

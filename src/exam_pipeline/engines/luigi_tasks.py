@@ -1,4 +1,4 @@
-"""The analysis as Luigi tasks and targets: the ``luigi`` engine (lesson 04).
+"""The analysis as Luigi tasks and targets: the ``luigi`` engine (lesson 05).
 
 ::
 

@@ -225,7 +225,7 @@ def scan_file(
     value_col: str = "Score",
     chunksize: int = CHUNK_ROWS,
 ) -> Scan:
-    """Scan one file a chunk at a time. Importable, so a process pool can run it (lesson 02)."""
+    """Scan one file a chunk at a time. Importable, so a process pool can run it (lesson 03)."""
     fmt = inspect_csv(path, (group_col, value_col))
     return merge_scans(
         Scan.of(cleaned, group_col, value_col)
@@ -493,7 +493,7 @@ def summarize_spilled(
 def run_stream(config: RunConfig) -> dict[str, Any]:
     """The ``stream`` engine: fixed memory; rejected rows go to disk as they come."""
     # Imported here: publishing pulls in Matplotlib and SQLAlchemy, which the process-pool
-    # workers that import this module only to scan files (lesson 02) never need.
+    # workers that import this module only to scan files (lesson 03) never need.
     from exam_pipeline.core.outputs import publish
 
     config = config.checked()
