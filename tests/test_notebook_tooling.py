@@ -184,3 +184,30 @@ def test_index_skips_a_missing_number_and_links_it_in_once_it_lands(tmp_path):
     write_index(tmp_path)
     top = nbformat.read(tmp_path / first.name, as_version=4).cells[1].source
     assert second.name in top and "05" + second.name[2:] not in top
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
+def test_cells_stay_short(path):
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type == "markdown":
+            words = len(cell.source.split())
+            assert words <= MAX_MARKDOWN_WORDS, f"cell {index}: {words} words, split it"
+        else:
+            lines = len(cell.source.splitlines())
+            assert lines <= MAX_CODE_LINES, f"cell {index}: {lines} lines, split it"
+
+
+_MEASURES = re.compile(r"perf_counter|process_time|tracemalloc|peak_|_mb\b")
+_BARE = re.compile(r"(^|[:=]\s*)(True|False)\s*$")
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
+def test_measurements_print_numbers_not_booleans(path):
+    """A cell that measures shows its figures; the assertion that keeps them honest is apart."""
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type != "code" or not _MEASURES.search(cell.source):
+            continue
+        for output in cell.outputs:
+            text = output.get("text") or output.get("data", {}).get("text/plain", "")
+            bare = [line for line in text.splitlines() if _BARE.search(line.strip())]
+            assert not bare, f"cell {index} prints a bare boolean for a measurement: {bare}"
