@@ -76,9 +76,11 @@ lock:
 check-wheels: install
 	$(BIN)/python .ci/check_wheels.py $(SUPPORTED_PYTHONS)
 
-## Re-execute every solution notebook from a fresh kernel (stores real outputs), then
-## regenerate the student notebooks from them.
+## Refresh the generated navigation (nav cells, times, solutions/00_index.ipynb), re-execute
+## every solution notebook from a fresh kernel (stores real outputs), then regenerate the
+## student notebooks from them.
 notebooks: install
+	$(BIN)/python -m exam_pipeline.course.notebooks index solutions
 	$(BIN)/python -m exam_pipeline.course.notebooks execute solutions/*.ipynb
 	$(MAKE) student
 
@@ -87,7 +89,7 @@ student: install
 
 ## The Prefect UI, Luigi's visualiser and the Dask dashboard photographed in headless chromium,
 ## with real servers on 127.0.0.1 (a minute or two; not part of make test): the PNGs in
-## solutions/images/ and notebooks/images/ that lessons 04, 05 and 07 show.
+## solutions/images/ and notebooks/images/ that lessons 05, 06 and 08 show.
 screenshots: install-dev
 	$(BIN)/python tools/screenshots.py
 

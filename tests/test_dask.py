@@ -337,7 +337,7 @@ def test_external_scheduler_and_worker(
 def test_prefect_tasks_run_on_a_dask_task_runner(messy_csv, tmp_path):
     """A Prefect flow maps the engine's per-partition summary over a Dask cluster: same figures.
 
-    The code lesson 07 shows; it runs here in the test process, against the session's Prefect
+    The code lesson 08 shows; it runs here in the test process, against the session's Prefect
     server (or, without one, the temporary server Prefect starts and stops itself).
     """
     from exam_pipeline.engines.prefect_settings import configure

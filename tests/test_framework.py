@@ -1,4 +1,4 @@
-"""The Step/Pipeline framework (lesson 03) and the ``steps`` engine built on it."""
+"""The Step/Pipeline framework (lesson 04) and the ``steps`` engine built on it."""
 
 from __future__ import annotations
 

@@ -25,10 +25,16 @@ import pytest
 from conftest import ROOT
 from exam_pipeline.core.validate import PipelineInputError
 from exam_pipeline.course import feedback, grading
-from exam_pipeline.course.notebooks import check_cells, check_id, solution_regions, student_version
+from exam_pipeline.course.notebooks import (
+    check_cells,
+    check_id,
+    lesson_paths,
+    solution_regions,
+    student_version,
+)
 
 DEMO = ROOT / "tests" / "fixtures" / "00_grading_demo.ipynb"
-SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+SOLUTIONS = lesson_paths(ROOT / "solutions")
 # A demo submission takes 3-5 s on a loaded 2-core machine, but once took over 12 s there (a slow
 # spell, beside the three heaviest test files). The looping copy costs exactly this much wall
 # time, asleep, while the other submissions are graded beside it; the worker waits that long.
@@ -428,7 +434,7 @@ def test_cli_user_errors(run_cli, tmp_path, args, message):
 #
 # EXAM_GRADE_LESSONS=1 also grades every lesson for real (slow: minutes per lesson).
 
-LESSONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+LESSONS = lesson_paths(ROOT / "solutions")  # not the contents page: it has no checks
 LESSON_IDS = [p.name for p in LESSONS]
 NOTEBOOK_NAMES = {"display", "get_ipython", "In", "Out", "exit", "quit"}
 

@@ -10,7 +10,12 @@ Conventions (docs/instructors.md, "Student notebooks"):
 * Stored outputs come only from executing a notebook from a fresh kernel (``execute``), never
   from editing by hand.
 
-Run as ``python -m exam_pipeline.course.notebooks execute solutions/*.ipynb`` or
+* Navigation is generated, never hand-edited (``index``): a markdown cell tagged ``nav`` right
+  after each lesson's title cell and another as its last cell (previous, contents, next), the
+  ``**Time:**`` estimate in the title cell, and the contents page ``00_index.ipynb``.
+
+Run as ``python -m exam_pipeline.course.notebooks execute solutions/*.ipynb``,
+``python -m exam_pipeline.course.notebooks index solutions`` or
 ``python -m exam_pipeline.course.notebooks student solutions/*.ipynb --out notebooks`` (``make notebooks``).
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -198,6 +204,127 @@ def structure(
     ]
 
 
+NAV_TAG = "nav"
+INDEX_NAME = "00_index.ipynb"
+#: How a lesson's time is estimated (also stated in CONTRIBUTING.md and on the contents page).
+WORDS_PER_MINUTE = 150
+MINUTES_PER_CODE_CELL = 0.5
+MINUTES_PER_CHECK = 7.5
+MINUTES_PER_QUESTION = 2
+ESTIMATE_METHOD = (
+    f"Each lesson's time is estimated from its text: reading its prose at about {WORDS_PER_MINUTE} "
+    f"words a minute, {MINUTES_PER_CODE_CELL} minute to read and run each code cell, and "
+    f"{MINUTES_PER_CHECK:g} minutes for each exercise and {MINUTES_PER_QUESTION} for each "
+    "check-your-understanding question, rounded up to 5 minutes. Lessons are kept at 60 minutes or less."
+)
+_TITLE = re.compile(r"^# (?P<number>\d\d) - (?P<title>.+)$", re.M)
+_TIME = re.compile(r"\*\*Time:\*\* about \S+ minutes")
+
+
+def lesson_paths(folder: Path) -> list[Path]:
+    """The lessons in ``folder`` (``NN_name.ipynb``), in order; the contents page is not one."""
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb") if p.name != INDEX_NAME)
+
+
+def lesson_title(nb: nbformat.NotebookNode) -> tuple[str, str]:
+    """``(number, title)`` from the ``# NN - Title`` line of the first cell."""
+    match = _TITLE.search(nb.cells[0].source) if nb.cells else None
+    if match is None:
+        raise NotebookError("a lesson's first cell starts with '# NN - Title'")
+    return match["number"], match["title"].strip()
+
+
+def is_nav(cell: nbformat.NotebookNode) -> bool:
+    return cell.cell_type == "markdown" and NAV_TAG in tags(cell)
+
+
+def estimate_minutes(nb: nbformat.NotebookNode) -> int:
+    """The lesson's estimated time in minutes (:data:`ESTIMATE_METHOD`)."""
+    words = sum(
+        len(c.source.split()) for c in nb.cells if c.cell_type == "markdown" and not is_nav(c)
+    )
+    code_cells = sum(1 for c in nb.cells if c.cell_type == "code" and not is_check(c))
+    ids = [check_id(c) or "" for c in nb.cells if is_check(c)]
+    questions = sum(1 for i in ids if "-q" in i)
+    minutes = words / WORDS_PER_MINUTE + code_cells * MINUTES_PER_CODE_CELL
+    minutes += (len(ids) - questions) * MINUTES_PER_CHECK + questions * MINUTES_PER_QUESTION
+    return 5 * math.ceil(minutes / 5)
+
+
+def objectives(nb: nbformat.NotebookNode) -> list[str]:
+    """The bullets of the lesson's ``## Objectives`` cell, each on one line."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("## Objectives"):
+            bullets = re.split(r"^- ", cell.source, flags=re.M)[1:]
+            return [" ".join(b.split()).rstrip(";.") for b in bullets]
+    return []
+
+
+def _link(path: Path, nb: nbformat.NotebookNode) -> str:
+    number, title = lesson_title(nb)
+    return f"[{number} - {title}]({path.name})"
+
+
+def _nav_cell(cell_id: str, prev: str | None, nxt: str | None) -> nbformat.NotebookNode:
+    parts = [f"Previous: {prev}" if prev else None, f"[Contents]({INDEX_NAME})"]
+    parts.append(f"Next: {nxt}" if nxt else None)
+    cell = nbformat.v4.new_markdown_cell(" · ".join(p for p in parts if p))
+    cell.id = cell_id
+    cell.metadata["tags"] = [NAV_TAG]
+    return cell
+
+
+def write_index(folder: Path) -> list[Path]:
+    """Refresh every lesson's nav cells and time estimate, and write the contents page.
+
+    Lessons are linked in the order of their numbers; a missing number is simply skipped, so
+    running this again after a new lesson lands links it in. Returns the files written.
+    """
+    paths = lesson_paths(folder)
+    books = {p: nbformat.read(p, as_version=4) for p in paths}
+    links = [_link(p, books[p]) for p in paths]
+    written = []
+    rows = []
+    for i, path in enumerate(paths):
+        nb = books[path]
+        before = nbformat.writes(nb)
+        nb.cells = [c for c in nb.cells if not is_nav(c)]
+        minutes = estimate_minutes(nb)
+        nb.cells[0].source = _TIME.sub(f"**Time:** about {minutes} minutes", nb.cells[0].source)
+        prev = links[i - 1] if i > 0 else None
+        nxt = links[i + 1] if i + 1 < len(paths) else None
+        nb.cells.insert(1, _nav_cell("nav-top", prev, nxt))
+        nb.cells.append(_nav_cell("nav-end", prev, nxt))
+        if nbformat.writes(nb) != before:
+            nbformat.write(nb, path)
+            written.append(path)
+        goals = objectives(nb)
+        rows.append(f"| {links[i]} | {minutes} min | {goals[0] if goals else ''} |")
+    total = sum(estimate_minutes(books[p]) for p in paths)
+    index = nbformat.v4.new_notebook()
+    index.metadata = books[paths[0]].metadata if paths else {}
+    text = [
+        "# Data Pipelines in Python: contents",
+        "Work through the lessons in order; each builds on the ones named in its "
+        "**Prerequisites** line. Each opens with its objectives and ends with key points and "
+        "links to the tools' own documentation.",
+        "| lesson | time | first objective |\n|---|---|---|\n" + "\n".join(rows),
+        f"In all about {total / 60:.0f} hours. {ESTIMATE_METHOD}",
+        "This page and the navigation links at the top and bottom of each lesson are generated "
+        "by `python -m exam_pipeline.course.notebooks index solutions` (`make notebooks`).",
+    ]
+    index.cells = [nbformat.v4.new_markdown_cell(t) for t in text]
+    for n, cell in enumerate(index.cells):
+        cell.id = f"contents-{n}"
+    target = folder / INDEX_NAME
+    if not target.exists() or nbformat.writes(index) != nbformat.writes(
+        nbformat.read(target, as_version=4)
+    ):
+        nbformat.write(index, target)
+        written.append(target)
+    return written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m exam_pipeline.course.notebooks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -206,10 +333,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     st = sub.add_parser("student", help="generate student notebooks from solutions")
     st.add_argument("paths", nargs="+", type=Path)
     st.add_argument("--out", type=Path, default=Path("notebooks"))
+    ix = sub.add_parser("index", help="refresh nav cells and times, write 00_index.ipynb")
+    ix.add_argument("folder", type=Path, nargs="?", default=Path("solutions"))
     args = parser.parse_args(argv)
+    if args.command == "index":
+        for path in write_index(args.folder):
+            print(f"index: wrote {path}", flush=True)
+        return 0
     for path in args.paths:
         print(f"{args.command}: {path}", flush=True)
         if args.command == "execute":
+            if path.name == INDEX_NAME:
+                continue  # markdown only: nothing to run
             execute_solution(path)
         else:
             build_student(path, args.out)

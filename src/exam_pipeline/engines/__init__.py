@@ -85,12 +85,12 @@ ENGINES: dict[str, Engine] = _registry(
     ),
     ModuleEngine(
         "steps",
-        "the Step/Pipeline framework (lesson 03)",
+        "the Step/Pipeline framework (lesson 04)",
         "exam_pipeline.engines.framework",
     ),
     ModuleEngine(
         "luigi",
-        "Luigi tasks and targets (lesson 04)",
+        "Luigi tasks and targets (lesson 05)",
         "exam_pipeline.engines.luigi_tasks",
         requires=("luigi",),
         extra="luigi",
@@ -99,14 +99,14 @@ ENGINES: dict[str, Engine] = _registry(
     ),
     ModuleEngine(
         "prefect",
-        "a Prefect 3 flow (lessons 05-06)",
+        "a Prefect 3 flow (lessons 06-07)",
         "exam_pipeline.engines.prefect_flow",
         requires=("prefect",),
         extra="prefect",
     ),
     ModuleEngine(
         "dask",
-        "dask.dataframe on a cluster (lesson 07)",
+        "dask.dataframe on a cluster (lesson 08)",
         "exam_pipeline.engines.dask_engine",
         requires=("dask", "distributed"),
         extra="dask",

@@ -53,7 +53,7 @@ MAX_BLOCKSIZE = 8 * 2**20
 
 #: Files at least this big get worker processes; smaller ones run on threads in this process.
 #: Processes sidestep the GIL but take seconds to start and stop, and every partition is pickled
-#: to them: at 51 MB they took twice as long as threads (benchmarks/RESULTS.md, lesson 07).
+#: to them: at 51 MB they took twice as long as threads (benchmarks/RESULTS.md, lesson 08).
 #: Where exactly they start to pay is a judgement; the benchmark did not go that far.
 PROCESS_THRESHOLD_BYTES = 256 * 2**20
 
@@ -111,7 +111,7 @@ def clean_partition(
 
 
 def summarize_partition(part: pd.DataFrame, group_col: str, value_col: str, decimal: str) -> Scan:
-    """Lesson 07's map step: one partition cleaned and shrunk to a fixed-size :class:`Scan`.
+    """Lesson 08's map step: one partition cleaned and shrunk to a fixed-size :class:`Scan`.
 
     Enough for the t-test (n, mean and m2 per group); the engine's exact median and quartiles
     need the cleaned numbers once more, so the engine keeps them on the workers instead.

@@ -1,4 +1,4 @@
-"""A small Step/Pipeline framework (lesson 03) and the exam analysis expressed with it.
+"""A small Step/Pipeline framework (lesson 04) and the exam analysis expressed with it.
 
 A :class:`Pipeline` runs :class:`Step` objects (or plain functions) in order, passing each
 one's result to the next. Around every step it does what a hand-written chain forgets:

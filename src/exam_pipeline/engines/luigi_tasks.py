@@ -1,4 +1,4 @@
-"""The analysis as Luigi tasks and targets: the ``luigi`` engine (lesson 04).
+"""The analysis as Luigi tasks and targets: the ``luigi`` engine (lesson 05).
 
 ::
 
@@ -640,7 +640,7 @@ def run_analysis(config: RunConfig, hooks: Hooks) -> Analysis:
 
 
 def run_luigi(config: RunConfig) -> Report:
-    """Run the ``luigi`` engine through the run path (lesson 04): the report."""
+    """Run the ``luigi`` engine through the run path (lesson 05): the report."""
     from exam_pipeline import engines
 
     return engines.run(replace(config, engine="luigi"))

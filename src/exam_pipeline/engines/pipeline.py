@@ -56,7 +56,7 @@ def run_analysis(config: RunConfig, hooks: Hooks) -> Analysis:
 
 
 def run_pipeline(config: RunConfig) -> Report:
-    """Run the ``pandas`` engine through the run path (lessons 01-04, 07): the report."""
+    """Run the ``pandas`` engine through the run path (lessons 01, 02, 04, 05, 08): the report."""
     from exam_pipeline import engines
 
     return engines.run(replace(config, engine="pandas"))

@@ -1,4 +1,4 @@
-"""The exam analysis as a Prefect 3 flow (the ``prefect`` engine, lessons 05-06).
+"""The exam analysis as a Prefect 3 flow (the ``prefect`` engine, lessons 06-07).
 
 Each task is a thin wrapper around a shared function, so the analysis itself lives in one
 place; what Prefect adds is the run record: a state per step, logs, timings and artifacts,
@@ -31,7 +31,7 @@ from exam_pipeline.core.validate import PipelineInputError
 from exam_pipeline.engines.base import Hooks, Publish
 from exam_pipeline.engines.prefect_settings import configure
 
-# Lesson 05 runs every task every time; caching (and why it hashes whole DataFrames) is lesson 06.
+# Lesson 06 runs every task every time; caching (and why it hashes whole DataFrames) is lesson 07.
 TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE}
 
 

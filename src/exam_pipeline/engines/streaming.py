@@ -229,7 +229,7 @@ def scan_file(
     value_col: str = "Score",
     chunksize: int = CHUNK_ROWS,
 ) -> Scan:
-    """Scan one file a chunk at a time. Importable, so a process pool can run it (lesson 02)."""
+    """Scan one file a chunk at a time. Importable, so a process pool can run it (lesson 03)."""
     fmt = inspect_csv(path, (group_col, value_col))
     return merge_scans(
         Scan.of(cleaned, group_col, value_col)
