@@ -20,7 +20,9 @@ import argparse
 import copy
 import re
 import sys
+import textwrap
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -83,6 +85,56 @@ def stub_source(source: str) -> str:
 
 def has_solution(cell: nbformat.NotebookNode) -> bool:
     return cell.cell_type == "code" and BEGIN in cell.source
+
+
+def replace_region(source: str, code: str) -> str:
+    """``source`` with its one solution region's body replaced by ``code``.
+
+    ``code`` is written without indentation; it is indented like the region's markers. The
+    markers stay, so the result can be replaced again.
+    """
+    matches = list(_REGION.finditer(source))
+    if len(matches) != 1:
+        raise NotebookError(f"expected one solution region, found {len(matches)} in:\n{source}")
+    match = matches[0]
+    indent = match.group("indent")
+    body = textwrap.indent(textwrap.dedent(code).strip("\n"), indent) + "\n"
+    start, end = match.span("body")
+    return source[:start] + body + source[end:]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A check cell and the solution cell it checks (indices into ``nb.cells``)."""
+
+    check_id: str
+    solution: int
+    check: int
+
+
+def exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
+    """Each check cell with the last solution cell before it (and after the previous check).
+
+    A check with no solution cell of its own (it checks a demo) is left out.
+    """
+    found: list[Exercise] = []
+    solution: int | None = None
+    for index, cell in enumerate(nb.cells):
+        if has_solution(cell):
+            solution = index
+        elif is_check(cell):
+            if solution is not None and check_id(cell):
+                found.append(Exercise(str(check_id(cell)), solution, index))
+            solution = None
+    return found
+
+
+def hint_line(source: str) -> str | None:
+    """The text of a cell's ``### HINT:`` line, if it has one."""
+    for line in source.splitlines():
+        if line.strip().startswith(HINT):
+            return line.strip()[len(HINT) :].strip()
+    return None
 
 
 def student_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
