@@ -30,6 +30,7 @@ import nbformat
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 HINT = "### HINT:"
+STUB = "# YOUR CODE HERE"
 CHECK_TAG = "check"
 RAISES_TAG = "raises-exception"
 KERNEL_ARGS = ["--InteractiveShell.colors=nocolor"]  # no ANSI codes in stored tracebacks
@@ -77,7 +78,7 @@ def stub_source(source: str) -> str:
         hint = "write your answer here"
         if before and before[-1].strip().startswith(HINT):
             hint = before[-1].strip()[len(HINT) :].strip()
-        return f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError({hint!r})\n"
+        return f"{indent}{STUB}\n{indent}raise NotImplementedError({hint!r})\n"
 
     solution_regions(source)  # validates balance
     return _REGION.sub(stub, source).rstrip("\n")
@@ -206,12 +207,23 @@ def execute_solution(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def is_exercise_or_check(cell: nbformat.NotebookNode) -> bool:
+    """A student's exercise stub or a check cell: stored without outputs in the student version."""
+    return is_check(cell) or (
+        cell.cell_type == "code"
+        and STUB in cell.source
+        and "raise NotImplementedError(" in cell.source
+    )
+
+
 def build_student(solution_path: Path, out_dir: Path) -> Path:
     """Write the executed student version of ``solution_path`` into ``out_dir``.
 
     Only exercise stubs and check cells may raise in the student version; they are tagged
-    ``raises-exception`` so ``pytest --nbval`` accepts the stored error. Anything else that
-    raises is a broken lesson and stops the build.
+    ``raises-exception`` so ``pytest --nbval`` accepts the error. They are stored without
+    outputs and execution count: nbval runs them and compares nothing, and a student opens a
+    notebook without a traceback under every exercise. Anything else that raises is a broken
+    lesson and stops the build.
     """
     solution = nbformat.read(solution_path, as_version=4)
     nb = student_version(solution)
@@ -219,9 +231,7 @@ def build_student(solution_path: Path, out_dir: Path) -> Path:
     execute(nb, out_dir, allow_errors=True)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and _errored(cell):
-            stubbed = (
-                "raise NotImplementedError(" in cell.source and "# YOUR CODE HERE" in cell.source
-            )
+            stubbed = "raise NotImplementedError(" in cell.source and STUB in cell.source
             if not (stubbed or is_check(cell) or RAISES_TAG in tags(cell)):
                 raise NotebookError(
                     f"{solution_path}: cell {index} fails in the student version but is neither "
@@ -229,6 +239,10 @@ def build_student(solution_path: Path, out_dir: Path) -> Path:
                 )
             if RAISES_TAG not in tags(cell):
                 cell.metadata.setdefault("tags", []).append(RAISES_TAG)
+    for cell in nb.cells:
+        if is_exercise_or_check(cell):
+            cell.outputs = []  # a fresh notebook is not a wall of red tracebacks
+            cell.execution_count = None  # nbval runs such a cell but compares no output
     target = out_dir / solution_path.name
     nbformat.write(nb, target)
     return target
