@@ -25,7 +25,15 @@ import pytest
 from conftest import ROOT
 from exam_pipeline.core.validate import PipelineInputError
 from exam_pipeline.course import feedback, grading
-from exam_pipeline.course.notebooks import check_cells, check_id, solution_regions, student_version
+from exam_pipeline.course.notebooks import (
+    check_cells,
+    check_id,
+    exercises,
+    replace_region,
+    solution_regions,
+    student_version,
+)
+from support.wrong_answers import load_wrong_answers, wrong_answers_file
 
 DEMO = ROOT / "tests" / "fixtures" / "00_grading_demo.ipynb"
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
@@ -543,10 +551,27 @@ def test_lesson_looping_copy_runs_no_check_before_the_loop(path):
 LOOP_TIMEOUT = 10.0
 
 
+def wrong_submission(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
+    """The student notebook with every exercise solved, but with the first wrong answer
+    (tests/wrong_answers/) of each exercise that has one; and the ids of those exercises."""
+    solution, student = read(path), read(ROOT / "notebooks" / path.name)
+    wrong = load_wrong_answers(wrong_answers_file(path))
+    answers = {}
+    for exercise in exercises(solution):
+        cell = solution.cells[exercise.solution]
+        chosen = wrong.get(exercise.check_id)
+        answers[cell.id] = replace_region(cell.source, chosen[0][1]) if chosen else cell.source
+    for cell in student.cells:
+        if cell.get("id") in answers:
+            cell.source = answers[cell.id]
+    return student, [cid for cid in wrong if wrong[cid]]
+
+
 @pytest.mark.skipif(not os.environ.get("EXAM_GRADE_LESSONS"), reason="slow: EXAM_GRADE_LESSONS=1")
 @pytest.mark.parametrize("path", LESSONS, ids=LESSON_IDS)
 def test_lesson_grades_for_real(path, tmp_path):
-    """The solution grades 100, the untouched student version less, gutted 0, a loop times out.
+    """The solution grades 100, the untouched student version less, gutted 0, a loop times out,
+    and a copy with a wrong answer (tests/wrong_answers/) to each exercise fails those checks.
 
     The graders' kernels inherit the environment, so the Prefect lessons (05, 06) talk to the
     test session's shared Prefect server instead of starting a temporary one each (about 30 s).
@@ -560,11 +585,20 @@ def test_lesson_grades_for_real(path, tmp_path):
     gutted.cells = gutted.cells[:1]
     nbformat.write(looping, tmp_path / "looping.ipynb")
     nbformat.write(gutted, tmp_path / "gutted.ipynb")
+    wrong, wrong_ids = wrong_submission(path)
+    assert wrong_ids, f"no wrong answers for {path.name} in {wrong_answers_file(path)}"
+    nbformat.write(wrong, tmp_path / "wrong.ipynb")
     submissions = [path, ROOT / "notebooks" / path.name, tmp_path / "gutted.ipynb"]
+    submissions.append(tmp_path / "wrong.ipynb")
     timeout = float(os.environ.get("EXAM_GRADE_TIMEOUT", "300"))
-    solution, untouched, empty = grading.grade_all(path, submissions, timeout=timeout, jobs=2)
+    solution, untouched, empty, mistaken = grading.grade_all(
+        path, submissions, timeout=timeout, jobs=2
+    )
     (loop,) = grading.grade_all(path, [tmp_path / "looping.ipynb"], timeout=LOOP_TIMEOUT)
     assert (solution.score, solution.status) == (100, "ok"), (solution.status, solution.failed)
     assert untouched.status == "ok" and untouched.score < 100, untouched.status
     assert (empty.score, empty.status) == (0, "ok"), f"checks pass without any answer: {empty}"
     assert loop.status.startswith("timeout") and loop.score == 0, loop.status
+    assert mistaken.status == "ok" and mistaken.score < 100, (mistaken.status, mistaken.score)
+    passed = sorted(set(wrong_ids) - set(mistaken.failed))
+    assert not passed, f"checks that passed a wrong answer in the real grader: {passed}"
