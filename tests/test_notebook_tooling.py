@@ -15,6 +15,7 @@ from exam_pipeline.course.notebooks import (
     check_cells,
     coalesce_streams,
     estimate_minutes,
+    is_exercise_or_check,
     is_nav,
     lesson_paths,
     lesson_title,
@@ -58,6 +59,18 @@ def test_student_notebook_is_up_to_date_and_leaks_nothing(path):
         if cell.cell_type == "code":
             for body in solution_regions(cell.source):
                 assert body.strip() not in student_code
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
+def test_student_notebook_shows_no_output_in_exercise_and_check_cells(path):
+    """A fresh student notebook is not a wall of red: no tracebacks stored (`make student`)."""
+    stored = nbformat.read(ROOT / "notebooks" / path.name, as_version=4)
+    shown = [
+        c.source.splitlines()[0][:60]
+        for c in stored.cells
+        if is_exercise_or_check(c) and (c.outputs or c.execution_count is not None)
+    ]
+    assert not shown, f"run `make student`: exercise or check cells with outputs: {shown}"
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=[p.name for p in SOLUTIONS])

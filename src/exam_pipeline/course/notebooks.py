@@ -26,7 +26,9 @@ import copy
 import math
 import re
 import sys
+import textwrap
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -34,6 +36,7 @@ import nbformat
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 HINT = "### HINT:"
+STUB = "# YOUR CODE HERE"
 CHECK_TAG = "check"
 RAISES_TAG = "raises-exception"
 KERNEL_ARGS = ["--InteractiveShell.colors=nocolor"]  # no ANSI codes in stored tracebacks
@@ -81,7 +84,7 @@ def stub_source(source: str) -> str:
         hint = "write your answer here"
         if before and before[-1].strip().startswith(HINT):
             hint = before[-1].strip()[len(HINT) :].strip()
-        return f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError({hint!r})\n"
+        return f"{indent}{STUB}\n{indent}raise NotImplementedError({hint!r})\n"
 
     solution_regions(source)  # validates balance
     return _REGION.sub(stub, source).rstrip("\n")
@@ -89,6 +92,56 @@ def stub_source(source: str) -> str:
 
 def has_solution(cell: nbformat.NotebookNode) -> bool:
     return cell.cell_type == "code" and BEGIN in cell.source
+
+
+def replace_region(source: str, code: str) -> str:
+    """``source`` with its one solution region's body replaced by ``code``.
+
+    ``code`` is written without indentation; it is indented like the region's markers. The
+    markers stay, so the result can be replaced again.
+    """
+    matches = list(_REGION.finditer(source))
+    if len(matches) != 1:
+        raise NotebookError(f"expected one solution region, found {len(matches)} in:\n{source}")
+    match = matches[0]
+    indent = match.group("indent")
+    body = textwrap.indent(textwrap.dedent(code).strip("\n"), indent) + "\n"
+    start, end = match.span("body")
+    return source[:start] + body + source[end:]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """A check cell and the solution cell it checks (indices into ``nb.cells``)."""
+
+    check_id: str
+    solution: int
+    check: int
+
+
+def exercises(nb: nbformat.NotebookNode) -> list[Exercise]:
+    """Each check cell with the last solution cell before it (and after the previous check).
+
+    A check with no solution cell of its own (it checks a demo) is left out.
+    """
+    found: list[Exercise] = []
+    solution: int | None = None
+    for index, cell in enumerate(nb.cells):
+        if has_solution(cell):
+            solution = index
+        elif is_check(cell):
+            if solution is not None and check_id(cell):
+                found.append(Exercise(str(check_id(cell)), solution, index))
+            solution = None
+    return found
+
+
+def hint_line(source: str) -> str | None:
+    """The text of a cell's ``### HINT:`` line, if it has one."""
+    for line in source.splitlines():
+        if line.strip().startswith(HINT):
+            return line.strip()[len(HINT) :].strip()
+    return None
 
 
 def student_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -160,12 +213,23 @@ def execute_solution(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def is_exercise_or_check(cell: nbformat.NotebookNode) -> bool:
+    """A student's exercise stub or a check cell: stored without outputs in the student version."""
+    return is_check(cell) or (
+        cell.cell_type == "code"
+        and STUB in cell.source
+        and "raise NotImplementedError(" in cell.source
+    )
+
+
 def build_student(solution_path: Path, out_dir: Path) -> Path:
     """Write the executed student version of ``solution_path`` into ``out_dir``.
 
     Only exercise stubs and check cells may raise in the student version; they are tagged
-    ``raises-exception`` so ``pytest --nbval`` accepts the stored error. Anything else that
-    raises is a broken lesson and stops the build.
+    ``raises-exception`` so ``pytest --nbval`` accepts the error. They are stored without
+    outputs and execution count: nbval runs them and compares nothing, and a student opens a
+    notebook without a traceback under every exercise. Anything else that raises is a broken
+    lesson and stops the build.
     """
     solution = nbformat.read(solution_path, as_version=4)
     nb = student_version(solution)
@@ -173,9 +237,7 @@ def build_student(solution_path: Path, out_dir: Path) -> Path:
     execute(nb, out_dir, allow_errors=True)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and _errored(cell):
-            stubbed = (
-                "raise NotImplementedError(" in cell.source and "# YOUR CODE HERE" in cell.source
-            )
+            stubbed = "raise NotImplementedError(" in cell.source and STUB in cell.source
             if not (stubbed or is_check(cell) or RAISES_TAG in tags(cell)):
                 raise NotebookError(
                     f"{solution_path}: cell {index} fails in the student version but is neither "
@@ -183,6 +245,10 @@ def build_student(solution_path: Path, out_dir: Path) -> Path:
                 )
             if RAISES_TAG not in tags(cell):
                 cell.metadata.setdefault("tags", []).append(RAISES_TAG)
+    for cell in nb.cells:
+        if is_exercise_or_check(cell):
+            cell.outputs = []  # a fresh notebook is not a wall of red tracebacks
+            cell.execution_count = None  # nbval runs such a cell but compares no output
     target = out_dir / solution_path.name
     nbformat.write(nb, target)
     return target
