@@ -30,6 +30,20 @@ HINTS: dict[str, tuple[str, ...]] = {
         "Use the sample variance (ddof=1, pandas' default for .var()) and n - 1 in each term "
         "of the denominator; compare with scipy.stats.ttest_ind(..., equal_var=False).df.",
     ),
+    "02-ex1": (
+        "A generator function: loop over the rows and hand each wanted score to the caller the "
+        "moment you have it, instead of collecting them. Let clean_fields judge every row.",
+        "clean_fields(group, text) gives back four things; the last is the reason, None for a "
+        "kept row, and the first is the stripped class. Use the yield statement inside the loop, "
+        "and no list anywhere.",
+    ),
+    "02-ex2": (
+        "Clean the chunk with clean_scores, summarise each class of the chunk, and merge that "
+        "summary into the running totals; never overwrite what earlier chunks left there.",
+        "groupby on the class with the aggregations count, mean and var; m2 is the variance "
+        "times (count - 1), and 0.0 for a class with one score in the chunk (its variance is "
+        "NaN). .merge() returns a new RunningStats: store it back in the dict.",
+    ),
 }
 
 _shown: dict[str, int] = {}
