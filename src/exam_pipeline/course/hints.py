@@ -44,6 +44,20 @@ HINTS: dict[str, tuple[str, ...]] = {
         "times (count - 1), and 0.0 for a class with one score in the chunk (its variance is "
         "NaN). .merge() returns a new RunningStats: store it back in the dict.",
     ),
+    "03-ex1": (
+        "Give all the names to a pool of worker threads at once; while one fetch sleeps, the "
+        "others run. Collect the results in the order of the names, not as they finish.",
+        "A ThreadPoolExecutor used in a with block (so it waits for its threads); its map "
+        "method returns results in input order, and list() makes the list. Avoid submit "
+        "with as_completed here: that gives finishing order.",
+    ),
+    "03-ex2": (
+        "Make one coroutine per name without awaiting any of them, then await them all "
+        "together, so their sleeps overlap on the one event loop.",
+        "asyncio.gather(*coroutines) runs them at the same time and returns their results in "
+        "the order you passed them; await it and turn the result into a list. An await inside "
+        "a loop or a comprehension waits for each fetch in turn.",
+    ),
 }
 
 _shown: dict[str, int] = {}
