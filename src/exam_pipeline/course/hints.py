@@ -58,6 +58,24 @@ HINTS: dict[str, tuple[str, ...]] = {
         "the order you passed them; await it and turn the result into a list. An await inside "
         "a loop or a comprehension waits for each fetch in turn.",
     ),
+    "04-ex1": (
+        "Boolean indexing: build a mask that is True where the score reaches the step's own "
+        "threshold (set in __init__), and select those rows of the frame, every column kept.",
+        "Compare the Score column with self.threshold using 'at least', not 'more than'; index "
+        "the frame with the mask. Do not change the frame you were given (no inplace).",
+    ),
+    "04-ex2": (
+        "The hook is called after every step with the step's name and its result; remember one "
+        "number per name in self.rows, replacing what a previous call stored.",
+        "fw.count_rows(result) already says None for results that are not tables (a dict, a "
+        "string); assign it to the step's key in self.rows, without adding or resetting.",
+    ),
+    "04-ex3": (
+        "The framework retries a step for you when you say how many retries it has; the first "
+        "try is not a retry.",
+        "fw.FunctionStep takes the function, a name keyword and a retries keyword. A fetch that "
+        "fails N times succeeds on try N + 1, which is N retries.",
+    ),
 }
 
 _shown: dict[str, int] = {}
