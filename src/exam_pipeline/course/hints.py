@@ -30,6 +30,22 @@ HINTS: dict[str, tuple[str, ...]] = {
         "Use the sample variance (ddof=1, pandas' default for .var()) and n - 1 in each term "
         "of the denominator; compare with scipy.stats.ttest_ind(..., equal_var=False).df.",
     ),
+    "09-ex1": (
+        "tenacity's retry() takes a stop condition (attempts in all, the first one included), a "
+        "wait policy, a test of which exceptions deserve another try, and whether to raise the "
+        "last error itself when it gives up.",
+        "Stop after 4 attempts; wait exponentially with multiplier 0.01 and max 0.1; retry only "
+        "when the exception is a TransientSourceError (a 404 is a SourceError and must go "
+        "through at once); reraise=True so the caller sees that error, not RetryError.",
+    ),
+    "09-ex2": (
+        "Read the quarantine file as a table: its number of rows is the number rejected, and its "
+        "reason column says why. Compare rejected / rows_read with the threshold: at most the "
+        "threshold means no alert.",
+        "value_counts() on the reason column gives the counts; sort the reasons by name when "
+        "you join them, and format the share with the percent format of f-strings (no "
+        "decimals). The header line is not a rejected row.",
+    ),
 }
 
 _shown: dict[str, int] = {}
