@@ -46,6 +46,21 @@ HINTS: dict[str, tuple[str, ...]] = {
         "you join them, and format the share with the percent format of f-strings (no "
         "decimals). The header line is not a rejected row.",
     ),
+    "10-ex1": (
+        "A unit test is input you make by hand, the output you work out by hand, and an assert "
+        "that they are equal. Choose the input so that wrong answers differ from the right one.",
+        "Use two classes with several scores each (three in one of them), and scores whose "
+        "means are not whole numbers and differ from their medians; compare the whole returned "
+        "dict, keys and values, with ==.",
+    ),
+    "10-ex2": (
+        "Write the new text somewhere a reader does not look, in the same folder as the target, "
+        "and put it in place with one rename when it is complete; if anything fails, remove "
+        "what you wrote and let the error go on.",
+        "Open a temporary path next to the target (for example a hidden name with .tmp), write "
+        "every part into it, then os.replace(temporary, target); a try/finally that unlinks the "
+        "temporary path (missing_ok=True) cleans up without swallowing the exception.",
+    ),
 }
 
 _shown: dict[str, int] = {}
