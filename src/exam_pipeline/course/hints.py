@@ -61,6 +61,20 @@ HINTS: dict[str, tuple[str, ...]] = {
         "every part into it, then os.replace(temporary, target); a try/finally that unlinks the "
         "temporary path (missing_ok=True) cleans up without swallowing the exception.",
     ),
+    "11-ex1": (
+        "after_step is called once per step with the step's result: record, under the step's "
+        "name, how many rows that result has, in the dict the hook already owns.",
+        "The framework's count_rows(result) gives the row count, or None for a result without "
+        "rows (a dict of means); store that in the existing dict, one key per step, without "
+        "replacing the dict.",
+    ),
+    "11-ex2": (
+        "after_step gets each step's wall time: when it is strictly above the hook's limit, "
+        "remember the step and tell the operators through logging, not print.",
+        "Compare seconds with self.limit (a step at exactly the limit is not slow), append the "
+        "name to self.slow, and call .warning on logging.getLogger('exam_pipeline.alerts') with "
+        "the step name, the seconds and the limit, each formatted with two decimals.",
+    ),
 }
 
 _shown: dict[str, int] = {}
