@@ -75,6 +75,37 @@ HINTS: dict[str, tuple[str, ...]] = {
         "name to self.slow, and call .warning on logging.getLogger('exam_pipeline.alerts') with "
         "the step name, the seconds and the limit, each formatted with two decimals.",
     ),
+    "13-ex1": (
+        "The package already has the last three steps of its exam pipeline; build them with "
+        "this subject's settings and let the framework run them on the rows you were given.",
+        "fw.Clean, fw.Analyze and fw.Report each take the config; put them in that order in a "
+        "fw.Pipeline (its name may be the subject folder's name) and return what its run on "
+        "the fw.Loaded gives: the Report step's report.",
+    ),
+    "13-ex2": (
+        "Everything is already in the report: the two groups' means and the t-test's t, p and "
+        "verdict. Name the mean columns after the classes, whatever they are called.",
+        "Use f-strings with the two class names for the mean keys, second mean minus first for "
+        "the difference, the report's own 'significant' (do not recompute it), and the class "
+        "with the larger mean for 'higher' only when significant, else '-'.",
+    ),
+    "13-ex3": (
+        "Each piece calls what you already have and does one job: the loader reads and splits, "
+        "the reporter only works on the rows it receives, the comparer only on the reports. "
+        "For WHY, think about what an orchestrator can do with separate subjects.",
+        "load_subject: the given LoadSubjects and SplitSubjects, then pick the subject. "
+        "report_subject: run_subject with subject_config(subject, out, 'prefect'). "
+        "compare_reports: comparison_table. WHY: independence, parallel runs, and a retry or "
+        "failure that concerns one subject only.",
+    ),
+    "13-ex4": (
+        "Decorate a small function as a task with retries and a run-name template that uses "
+        "its subject parameter; the flow starts one run of it per subject and then compares.",
+        "@task(retries=..., retry_delay_seconds=0, task_run_name='report-{subject}') on a "
+        "function that calls load_subject and report_subject; @flow on capstone_flow, which "
+        "calls .submit once per subject, collects each future's .result() into a dict, and "
+        "returns compare_reports of it.",
+    ),
 }
 
 _shown: dict[str, int] = {}
