@@ -76,6 +76,82 @@ HINTS: dict[str, tuple[str, ...]] = {
         "fw.FunctionStep takes the function, a name keyword and a retries keyword. A fetch that "
         "fails N times succeeds on try N + 1, which is N retries.",
     ),
+    "09-ex1": (
+        "tenacity's retry() takes a stop condition (attempts in all, the first one included), a "
+        "wait policy, a test of which exceptions deserve another try, and whether to raise the "
+        "last error itself when it gives up.",
+        "Stop after 4 attempts; wait exponentially with multiplier 0.01 and max 0.1; retry only "
+        "when the exception is a TransientSourceError (a 404 is a SourceError and must go "
+        "through at once); reraise=True so the caller sees that error, not RetryError.",
+    ),
+    "09-ex2": (
+        "Read the quarantine file as a table: its number of rows is the number rejected, and its "
+        "reason column says why. Compare rejected / rows_read with the threshold: at most the "
+        "threshold means no alert.",
+        "value_counts() on the reason column gives the counts; sort the reasons by name when "
+        "you join them, and format the share with the percent format of f-strings (no "
+        "decimals). The header line is not a rejected row.",
+    ),
+    "10-ex1": (
+        "A unit test is input you make by hand, the output you work out by hand, and an assert "
+        "that they are equal. Choose the input so that wrong answers differ from the right one.",
+        "Use two classes with several scores each (three in one of them), and scores whose "
+        "means are not whole numbers and differ from their medians; compare the whole returned "
+        "dict, keys and values, with ==.",
+    ),
+    "10-ex2": (
+        "Write the new text somewhere a reader does not look, in the same folder as the target, "
+        "and put it in place with one rename when it is complete; if anything fails, remove "
+        "what you wrote and let the error go on.",
+        "Open a temporary path next to the target (for example a hidden name with .tmp), write "
+        "every part into it, then os.replace(temporary, target); a try/finally that unlinks the "
+        "temporary path (missing_ok=True) cleans up without swallowing the exception.",
+    ),
+    "11-ex1": (
+        "after_step is called once per step with the step's result: record, under the step's "
+        "name, how many rows that result has, in the dict the hook already owns.",
+        "The framework's count_rows(result) gives the row count, or None for a result without "
+        "rows (a dict of means); store that in the existing dict, one key per step, without "
+        "replacing the dict.",
+    ),
+    "11-ex2": (
+        "after_step gets each step's wall time: when it is strictly above the hook's limit, "
+        "remember the step and tell the operators through logging, not print.",
+        "Compare seconds with self.limit (a step at exactly the limit is not slow), append the "
+        "name to self.slow, and call .warning on logging.getLogger('exam_pipeline.alerts') with "
+        "the step name, the seconds and the limit, each formatted with two decimals.",
+    ),
+    "13-ex1": (
+        "The package already has the last three steps of its exam pipeline; build them with "
+        "this subject's settings and let the framework run them on the rows you were given.",
+        "fw.Clean, fw.Analyze and fw.Report each take the config; put them in that order in a "
+        "fw.Pipeline (its name may be the subject folder's name) and return what its run on "
+        "the fw.Loaded gives: the Report step's report.",
+    ),
+    "13-ex2": (
+        "Everything is already in the report: the two groups' means and the t-test's t, p and "
+        "verdict. Name the mean columns after the classes, whatever they are called.",
+        "Use f-strings with the two class names for the mean keys, second mean minus first for "
+        "the difference, the report's own 'significant' (do not recompute it), and the class "
+        "with the larger mean for 'higher' only when significant, else '-'.",
+    ),
+    "13-ex3": (
+        "Each piece calls what you already have and does one job: the loader reads and splits, "
+        "the reporter only works on the rows it receives, the comparer only on the reports. "
+        "For WHY, think about what an orchestrator can do with separate subjects.",
+        "load_subject: the given LoadSubjects and SplitSubjects, then pick the subject. "
+        "report_subject: run_subject with subject_config(subject, out, 'prefect'). "
+        "compare_reports: comparison_table. WHY: independence, parallel runs, and a retry or "
+        "failure that concerns one subject only.",
+    ),
+    "13-ex4": (
+        "Decorate a small function as a task with retries and a run-name template that uses "
+        "its subject parameter; the flow starts one run of it per subject and then compares.",
+        "@task(retries=..., retry_delay_seconds=0, task_run_name='report-{subject}') on a "
+        "function that calls load_subject and report_subject; @flow on capstone_flow, which "
+        "calls .submit once per subject, collects each future's .result() into a dict, and "
+        "returns compare_reports of it.",
+    ),
 }
 
 _shown: dict[str, int] = {}
