@@ -2,8 +2,10 @@
 
 It lives in ``tests/support/session.py`` (with the other test helpers, importable as
 ``support``): one shared Prefect server for every Prefect user, and the files handed to the
-xdist workers longest first. This file stays at the root so that it also applies to a run of
+xdist workers longest first; and the
+mutation and re-run tests of the exercises (``support.wrong_answers``). This file stays at the root so that it also applies to a run of
 ``solutions/`` or ``notebooks/`` alone.
 """
 
-pytest_plugins = ["support.session"]
+# support.wrong_answers last: its collection hook (tryfirst) then runs before support.landscape's.
+pytest_plugins = ["support.session", "support.landscape", "support.wrong_answers"]

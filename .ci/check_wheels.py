@@ -1,7 +1,7 @@
 """Prove that the student install resolves to wheels only, with the pinned versions, on each
 Python the course supports (``make check-wheels``, run by CI).
 
-For each version, pip resolves ``pyproject.toml``'s dependencies under ``constraints.txt`` as if
+For each version, pip resolves ``pyproject.toml``'s dependencies and its ``course`` extra under ``constraints.txt`` as if
 it ran on that Python (``--python-version``), accepting wheels only and installing nothing
 (``--dry-run``): it fetches only the packages' metadata, so a run takes seconds once pip's cache
 is warm. A pin with no wheel for that Python makes pip fail, and this script with it. Packages
@@ -26,6 +26,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def student_install(project: dict) -> list[str]:
+    """The base dependencies and the ``course`` extra, its own extras spelt out."""
+    extras = project["optional-dependencies"]
+    wanted = list(project["dependencies"])
+    for req in extras["course"]:
+        if req.startswith("exam-pipeline["):
+            for extra in req.split("[", 1)[1].rstrip("]").split(","):
+                wanted += extras[extra.strip()]
+        else:
+            wanted.append(req)
+    return wanted
 
 
 def pins() -> dict[str, str]:
@@ -70,9 +83,7 @@ def main(versions: list[str]) -> int:
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         requirements = work / "student.txt"
-        # The student install: make install's `-e ".[landscape]"`.
-        student = project["dependencies"] + project["optional-dependencies"]["landscape"]
-        requirements.write_text("\n".join(student) + "\n")
+        requirements.write_text("\n".join(student_install(project)) + "\n")
         with ThreadPoolExecutor() as pool:  # pip mostly waits for the index: ask in parallel
             found = list(pool.map(lambda version: check(version, requirements, work), versions))
     problems = [problem for listed in found for problem in listed]

@@ -56,7 +56,7 @@ def _run_method(method: str, path: Path, out: Path) -> dict:
 
     import pandas as pd
 
-    from exam_pipeline.core.analysis import split_groups, summarize_groups, ttest
+    from exam_pipeline.core.analysis import Analysis, split_groups, summarize_groups, ttest
     from exam_pipeline.core.clean import clean_scores
     from exam_pipeline.core.config import RunConfig
     from exam_pipeline.core.data import JUNK_TOKENS, inspect_csv
@@ -74,7 +74,7 @@ def _run_method(method: str, path: Path, out: Path) -> dict:
         raw = pd.read_csv(path, engine="pyarrow", usecols=cols, dtype=str)
         cleaned = clean_scores(raw)
         summaries, result = pipeline.analyze(cleaned, config)
-        return publish(config, summaries, result, cleaned.rows_read, cleaned.rejected)
+        return publish(config, Analysis.of(cleaned, summaries, result))
     if method == "na_values":
         # The pandas answer when the junk is known up front: the C parser makes floats directly.
         frame = pd.read_csv(path, usecols=cols, na_values=list(JUNK_TOKENS), dtype={"Score": float})
@@ -83,15 +83,16 @@ def _run_method(method: str, path: Path, out: Path) -> dict:
         first, second = groups.values()
         dropped = len(frame) - len(kept)
         rejected = frame[frame.isna().any(axis=1)]  # no per-row reasons: that is the trade
-        return publish(
-            config, summarize_groups(groups), ttest(first, second), len(frame), rejected, dropped
+        found = Analysis(
+            summarize_groups(groups), ttest(first, second), len(frame), rejected, dropped
         )
+        return publish(config, found)
     if method == "stream":
         return run_stream(config)
     if method == "dask":
-        from exam_pipeline.engines.dask_engine import run_dask
+        from exam_pipeline import engines
 
-        return run_dask(config)
+        return engines.run(config)
     fmt = inspect_csv(path)
     if method == "read_csv":
         return {"rows_read": len(pd.read_csv(path, usecols=cols, dtype=str))}

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_cli(capsys):
     """Run ``exam-pipeline ARGS`` in-process; return (exit code, stdout, stderr)."""
     # Imported here: the CLI pulls in pandas, SciPy and Matplotlib (about 1.5 s), which a
-    # `pytest tests/test_clean.py` run from lesson 08 does not need.
+    # `pytest tests/test_clean.py` run from lesson 10 does not need.
     from exam_pipeline.cli import main
 
     def _run(*args: str) -> tuple[int, str, str]:

@@ -19,6 +19,7 @@ from exam_pipeline.lessons import airflow_run
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.landscape,
     pytest.mark.skipif(
         airflow_run.airflow_python() is None,
         reason=f"no Airflow venv at {airflow_run.airflow_venv()}: run `make airflow`",

@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from exam_pipeline import engines
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import generate_scores, inspect_csv
 from exam_pipeline.core.report import read_report
@@ -124,7 +125,7 @@ def test_partitions_add_up_with_file_line_numbers(dask_engine, messy_csv, small_
 def test_local_threads_cluster_matches_pandas(dask_engine, messy_csv, small_partitions, tmp_path):
     before = live_children()
     out = tmp_path / "dask_out"
-    dask_engine.run_dask(RunConfig(input=messy_csv, out=out, engine="dask", db="none"))
+    engines.run(RunConfig(input=messy_csv, out=out, engine="dask", db="none"))
     assert_same_as_pandas(messy_csv, out, tmp_path)
     assert still_alive(live_children() - before, timeout=30) == set()
 
@@ -140,7 +141,7 @@ def test_local_process_cluster_leaves_nothing_running(
     monkeypatch.setattr(dask_engine, "PROCESS_THRESHOLD_BYTES", 0)
     before = live_children()
     out = tmp_path / "out"
-    dask_engine.run_dask(RunConfig(input=messy_csv, out=out, engine="dask", db="none"))
+    engines.run(RunConfig(input=messy_csv, out=out, engine="dask", db="none"))
     assert still_alive(live_children() - before, timeout=30) == set()
     assert_same_as_pandas(messy_csv, out, tmp_path)
 
@@ -149,7 +150,7 @@ def test_decimal_comma_and_custom_columns(dask_engine, write_csv, tmp_path):
     path = write_csv("\ufeffSection;Mark\nX;1,5\nX;2,5\nX;3\nY;7\nY;8,5\nY;junk\nY;9\n")
     options = {"group_col": "Section", "value_col": "Mark", "test": "student"}
     out = tmp_path / "dask_out"
-    dask_engine.run_dask(RunConfig(input=path, out=out, engine="dask", db="none", **options))
+    engines.run(RunConfig(input=path, out=out, engine="dask", db="none", **options))
     assert_same_as_pandas(path, out, tmp_path, **options)
 
 
@@ -336,7 +337,7 @@ def test_external_scheduler_and_worker(
 def test_prefect_tasks_run_on_a_dask_task_runner(messy_csv, tmp_path):
     """A Prefect flow maps the engine's per-partition summary over a Dask cluster: same figures.
 
-    The code lesson 07 shows; it runs here in the test process, against the session's Prefect
+    The code lesson 08 shows; it runs here in the test process, against the session's Prefect
     server (or, without one, the temporary server Prefect starts and stops itself).
     """
     from exam_pipeline.engines.prefect_settings import configure

@@ -16,16 +16,23 @@ from exam_pipeline import engines
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import dataset_path, generate_scores
 from exam_pipeline.core.report import read_report
+from exam_pipeline.engines.base import install_hint
 
 REL = 1e-9
+#: Spark's cases take about a minute on 2 cores (the JVM, a job per pass): marked ``landscape``,
+#: they run in ``make test-landscape``, not ``make test`` (see the Makefile's test target).
+SLOW_HERE = {"spark"}
 ENGINES = [
     pytest.param(
         name,
-        marks=pytest.mark.skipif(
-            name not in engines.available(),
-            reason=f"--engine {name} needs {', '.join(engines.missing(name)) or 'its module'}: "
-            f"{engines.install_hint(name)}",
-        ),
+        marks=[
+            pytest.mark.skipif(
+                name not in engines.available(),
+                reason=f"--engine {name} needs {', '.join(engines.missing(name)) or 'its module'}:"
+                f" {install_hint(engines.ENGINES[name])}",
+            ),
+            *([pytest.mark.landscape] if name in SLOW_HERE else []),
+        ],
     )
     for name in engines.ENGINES
 ]

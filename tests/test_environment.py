@@ -16,15 +16,32 @@ NOT_PACKAGES = {"python", "pip"}
 
 
 def pyproject_requirements(*, dev: bool) -> dict[str, str]:
-    """The student install's requirements (dependencies and the ``landscape`` extra, as
-    ``make install`` gives them), with ``dev`` also the dev and spark extras'."""
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    extras = data["project"]["optional-dependencies"]
-    reqs = data["project"]["dependencies"] + extras["landscape"]
+    """The student install's requirements (dependencies and the ``course`` extra, whose
+    ``exam-pipeline[luigi,prefect,dask,landscape]`` brings those extras), with ``dev`` also the
+    dev, spark and dagster extras' (make install-dev)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    reqs = list(project["dependencies"])
+    for req in map(Requirement, extras["course"]):
+        if req.name == "exam-pipeline":
+            reqs += [r for extra in sorted(req.extras) for r in extras[extra]]
+        else:
+            reqs.append(str(req))
     if dev:
         reqs = reqs + extras["dev"] + extras["spark"] + extras["dagster"]
     parsed = [Requirement(r) for r in reqs]
     return {r.name.lower(): str(r.specifier) for r in parsed}
+
+
+def test_base_install_leaves_the_engine_libraries_to_extras():
+    """A base ``pip install .`` runs pandas, stream and steps; Luigi, Prefect and Dask are extras."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    base = {Requirement(r).name for r in project["dependencies"]}
+    assert not base & {"luigi", "prefect", "dask", "distributed", "prefect-dask", "bokeh"}
+    extras = project["optional-dependencies"]
+    assert {Requirement(r).name for r in extras["luigi"]} == {"luigi"}
+    assert "prefect" in {Requirement(r).name for r in extras["prefect"]}
+    assert "dask" in {Requirement(r).name for r in extras["dask"]}
 
 
 def conda_requirements() -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The Step/Pipeline framework (lesson 03) and the ``steps`` engine built on it."""
+"""The Step/Pipeline framework (lesson 04) and the ``steps`` engine built on it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
+from exam_pipeline import engines
 from exam_pipeline.core.clean import clean_scores
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import generate_scores, read_scores
@@ -28,7 +29,6 @@ from exam_pipeline.engines.framework import (
     describe_shape,
     exam_pipeline,
     progress,
-    run_steps,
 )
 from exam_pipeline.engines.pipeline import run_pipeline
 
@@ -266,7 +266,7 @@ def test_chunked_cleaning_equals_cleaning_at_once(tmp_path):
 
 
 def test_steps_engine_matches_pandas_on_lesson_data(tmp_path):
-    report = run_steps(RunConfig(out=tmp_path / "steps", engine="steps"))
+    report = engines.run(RunConfig(out=tmp_path / "steps", engine="steps"))
     expected = run_pipeline(RunConfig(out=tmp_path / "pandas"))
     assert report["engine"] == "steps"
     assert {**report, "engine": "pandas"} == expected
@@ -313,7 +313,7 @@ def test_a_bug_inside_an_exam_step_names_the_step(tmp_path, monkeypatch):
         StepFailed,
         match=r"^step 'Analyze' failed on input Cleaned 10 rows x 2 columns: ZeroDivisionError",
     ):
-        run_steps(RunConfig(out=tmp_path / "o", db="none"))
+        engines.run(RunConfig(out=tmp_path / "o", db="none", engine="steps"))
     assert not (tmp_path / "o" / "report.json").exists()
 
 

@@ -25,10 +25,19 @@ import pytest
 from conftest import ROOT
 from exam_pipeline.core.validate import PipelineInputError
 from exam_pipeline.course import feedback, grading
-from exam_pipeline.course.notebooks import check_cells, check_id, solution_regions, student_version
+from exam_pipeline.course.notebooks import (
+    check_cells,
+    check_id,
+    exercises,
+    lesson_paths,
+    replace_region,
+    solution_regions,
+    student_version,
+)
+from support.wrong_answers import load_wrong_answers, wrong_answers_file
 
 DEMO = ROOT / "tests" / "fixtures" / "00_grading_demo.ipynb"
-SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+SOLUTIONS = lesson_paths(ROOT / "solutions")
 # A demo submission takes 3-5 s on a loaded 2-core machine, but once took over 12 s there (a slow
 # spell, beside the three heaviest test files). The looping copy costs exactly this much wall
 # time, asleep, while the other submissions are graded beside it; the worker waits that long.
@@ -420,7 +429,7 @@ def test_cli_user_errors(run_cli, tmp_path, args, message):
 #   `make test` and compares those outputs (plus: no path outside the temporary folder);
 # * the untouched student version grades below 100: its graded copy runs exactly the code of
 #   the stored student notebook, whose fresh-kernel run (`make student`, kept up to date by
-#   test_notebook_tooling) recorded an error in at least one check cell;
+#   test_notebook_tooling) saw at least one check cell fail (tagged raises-exception);
 # * a gutted copy grades 0: every check cell reads a name that only the exercise cells define
 #   (static, with `ast`), so without them each check stops with a NameError;
 # * a looping copy times out: the graded copy puts every check after the loop, so none can
@@ -428,13 +437,17 @@ def test_cli_user_errors(run_cli, tmp_path, args, message):
 #
 # EXAM_GRADE_LESSONS=1 also grades every lesson for real (slow: minutes per lesson).
 
-LESSONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+LESSONS = lesson_paths(ROOT / "solutions")  # not the contents page: it has no checks
 LESSON_IDS = [p.name for p in LESSONS]
 NOTEBOOK_NAMES = {"display", "get_ipython", "In", "Out", "exit", "quit"}
 
 
 def read(path) -> nbformat.NotebookNode:
     return nbformat.read(path, as_version=4)
+
+
+def c_tags(cell: nbformat.NotebookNode) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
 
 
 def code_sources(nb: nbformat.NotebookNode) -> list[str]:
@@ -496,11 +509,9 @@ def test_lesson_solution_grades_100(path):
 def test_lesson_untouched_student_version_grades_below_100(path):
     solution, student = read(path), read(ROOT / "notebooks" / path.name)
     assert code_sources(grading.graded_copy(solution, student)) == code_sources(student)
-    failing = [
-        check_id(c)
-        for c in check_cells(student)
-        if any(o.output_type == "error" for o in c.outputs)
-    ]
+    # The student build tags a check `raises-exception` when it failed on the stubs (and
+    # stores it without outputs, so the tag is the record).
+    failing = [check_id(c) for c in check_cells(student) if "raises-exception" in c_tags(c)]
     assert failing, "no check failed on the stubs: the untouched student version would score 100"
     assert set(failing) <= {check_id(c) for c in check_cells(solution)}
 
@@ -541,10 +552,27 @@ def test_lesson_looping_copy_runs_no_check_before_the_loop(path):
 LOOP_TIMEOUT = 10.0
 
 
+def wrong_submission(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
+    """The student notebook with every exercise solved, but with the first wrong answer
+    (tests/wrong_answers/) of each exercise that has one; and the ids of those exercises."""
+    solution, student = read(path), read(ROOT / "notebooks" / path.name)
+    wrong = load_wrong_answers(wrong_answers_file(path))
+    answers = {}
+    for exercise in exercises(solution):
+        cell = solution.cells[exercise.solution]
+        chosen = wrong.get(exercise.check_id)
+        answers[cell.id] = replace_region(cell.source, chosen[0][1]) if chosen else cell.source
+    for cell in student.cells:
+        if cell.get("id") in answers:
+            cell.source = answers[cell.id]
+    return student, [cid for cid in wrong if wrong[cid]]
+
+
 @pytest.mark.skipif(not os.environ.get("EXAM_GRADE_LESSONS"), reason="slow: EXAM_GRADE_LESSONS=1")
 @pytest.mark.parametrize("path", LESSONS, ids=LESSON_IDS)
 def test_lesson_grades_for_real(path, tmp_path):
-    """The solution grades 100, the untouched student version less, gutted 0, a loop times out.
+    """The solution grades 100, the untouched student version less, gutted 0, a loop times out,
+    and a copy with a wrong answer (tests/wrong_answers/) to each exercise fails those checks.
 
     The graders' kernels inherit the environment, so the Prefect lessons (05, 06) talk to the
     test session's shared Prefect server instead of starting a temporary one each (about 30 s).
@@ -558,11 +586,20 @@ def test_lesson_grades_for_real(path, tmp_path):
     gutted.cells = gutted.cells[:1]
     nbformat.write(looping, tmp_path / "looping.ipynb")
     nbformat.write(gutted, tmp_path / "gutted.ipynb")
+    wrong, wrong_ids = wrong_submission(path)
+    assert wrong_ids, f"no wrong answers for {path.name} in {wrong_answers_file(path)}"
+    nbformat.write(wrong, tmp_path / "wrong.ipynb")
     submissions = [path, ROOT / "notebooks" / path.name, tmp_path / "gutted.ipynb"]
+    submissions.append(tmp_path / "wrong.ipynb")
     timeout = float(os.environ.get("EXAM_GRADE_TIMEOUT", "300"))
-    solution, untouched, empty = grading.grade_all(path, submissions, timeout=timeout, jobs=2)
+    solution, untouched, empty, mistaken = grading.grade_all(
+        path, submissions, timeout=timeout, jobs=2
+    )
     (loop,) = grading.grade_all(path, [tmp_path / "looping.ipynb"], timeout=LOOP_TIMEOUT)
     assert (solution.score, solution.status) == (100, "ok"), (solution.status, solution.failed)
     assert untouched.status == "ok" and untouched.score < 100, untouched.status
     assert (empty.score, empty.status) == (0, "ok"), f"checks pass without any answer: {empty}"
     assert loop.status.startswith("timeout") and loop.score == 0, loop.status
+    assert mistaken.status == "ok" and mistaken.score < 100, (mistaken.status, mistaken.score)
+    passed = sorted(set(wrong_ids) - set(mistaken.failed))
+    assert not passed, f"checks that passed a wrong answer in the real grader: {passed}"

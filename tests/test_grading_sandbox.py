@@ -20,6 +20,7 @@ import nbformat
 import pytest
 
 from exam_pipeline.course import grading, sandbox
+from exam_pipeline.course.notebooks import lesson_paths
 
 NO_BWRAP = "needs Linux and bwrap (Debian package 'bubblewrap'; .ci/run installs it)"
 
@@ -183,7 +184,7 @@ def test_missing_bwrap_is_one_clear_line(monkeypatch, run_cli, tmp_path):
     assert code == 2 and "--sandbox needs Linux" in err and "darwin" in err
 
 
-LESSONS = sorted((Path(__file__).resolve().parents[1] / "solutions").glob("*.ipynb"))
+LESSONS = lesson_paths(Path(__file__).resolve().parents[1] / "solutions")
 
 
 @pytest.mark.skipif(not os.environ.get("EXAM_GRADE_LESSONS"), reason="slow: EXAM_GRADE_LESSONS=1")
@@ -191,7 +192,7 @@ LESSONS = sorted((Path(__file__).resolve().parents[1] / "solutions").glob("*.ipy
 def test_lesson_grades_for_real_in_the_sandbox(path):
     """Every solved lesson still scores 100 in the sandbox, with the default limits.
 
-    The sandbox passes no environment in: lessons 05 and 06 start their temporary workflow
+    The sandbox passes no environment in: lessons 06 and 07 start their temporary workflow
     server inside it (on the sandbox's own loopback), not the test session's shared one.
     Slow (a whole lesson per kernel, 20-45 s for 05 and 06), so in make grade-lessons.
     (This file does not name that workflow library: the root conftest.py would then make it

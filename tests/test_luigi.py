@@ -310,3 +310,18 @@ def test_the_engine_prints_nothing_and_leaves_logging_as_it_was(config, capfd):
     assert (out, err) == ("", ""), "no worker lines (salt, host, user, pid) on the console"
     assert interface.handlers == handlers and interface.disabled == disabled
     assert luigi_config.has_option("core", "no_configure_logging") == had_option
+
+
+def test_final_outputs_are_byte_identical_to_the_run_paths_publish(write_csv, tmp_path):
+    """Luigi writes its final files as targets of its own (a rerun rewrites nothing); they are the
+    very bytes the run path's publish writes for the same Analysis."""
+    from exam_pipeline.core.outputs import publish
+    from exam_pipeline.engines.luigi_tasks import publish_task, stage_analysis
+
+    config = RunConfig(input=write_csv(MESSY), out=tmp_path / "l", engine="luigi", db="none")
+    run_luigi(config)
+    analysis = stage_analysis(publish_task(config.checked()))
+    published = tmp_path / "published"
+    publish(RunConfig(input=config.input, out=published, engine="luigi", db="none"), analysis)
+    for name in ("report.json", "report.md", "scores_boxplot.png", "rejected.csv"):
+        assert (config.out / name).read_bytes() == (published / name).read_bytes(), name

@@ -12,9 +12,10 @@ import urllib.request
 
 import pytest
 
+from exam_pipeline import engines
 from exam_pipeline.core.config import RunConfig
-from exam_pipeline.engines import framework, monitoring
-from exam_pipeline.engines.framework import Pipeline, StepFailed, exam_pipeline, run_steps
+from exam_pipeline.engines import framework
+from exam_pipeline.engines.framework import Pipeline, StepFailed, exam_pipeline
 from exam_pipeline.engines.monitoring import (
     JsonFormatter,
     MetricsHook,
@@ -132,7 +133,7 @@ def test_pipeline_logs_are_structured(messy_config):
 
 def test_metrics_hook_counts_rows_reasons_and_steps(messy_config):
     hook = MetricsHook()
-    run_steps(messy_config, hooks=[hook])
+    engines.run(messy_config, hooks=[hook])
     metrics = hook.metrics
     assert metrics.value("rows_processed_total") == 13
     assert metrics.value("rows_rejected_total", reason="non-numeric score") == 2
@@ -350,19 +351,25 @@ def test_metrics_port_serves_during_the_run_and_closes(run_cli, write_csv, tmp_p
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1)
 
 
-def test_metrics_for_an_engine_without_hooks_come_from_its_outputs(messy_config):
+@pytest.mark.parametrize("engine", ["pandas", "stream", "steps"])
+def test_the_run_path_counts_rows_once_from_what_the_engine_knew(messy_config, engine, monkeypatch):
+    """Rows read and rejected come from the Analysis: rejected.csv is never read back."""
+    import pandas as pd
+
     metrics = PipelineMetrics()
-    config = RunConfig(input=messy_config.input, out=messy_config.out, db="none", engine="pandas")
-    report = monitoring.run_engine(pandas_engine, config, metrics=metrics)
+    config = RunConfig(input=messy_config.input, out=messy_config.out, db="none", engine=engine)
+    real_read_csv = pd.read_csv
+
+    def no_rejected_csv(path, *args, **kwargs):
+        assert "rejected.csv" not in str(path), "the run path read rejected.csv back"
+        return real_read_csv(path, *args, **kwargs)
+
+    monkeypatch.setattr(pd, "read_csv", no_rejected_csv)
+    report = engines.run(config, metrics=metrics)
     assert report["rows_dropped"] == 4
     assert metrics.value("rows_processed_total") == 13
     assert metrics.value("rows_rejected_total", reason="non-numeric score") == 2
-
-
-def pandas_engine(config):
-    from exam_pipeline.engines.pipeline import run_pipeline
-
-    return run_pipeline(config)
+    assert metrics.value("rows_rejected_total", reason="missing group") == 1
 
 
 def test_metrics_port_in_use_is_one_clear_line(run_cli, tmp_path):

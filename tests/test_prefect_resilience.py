@@ -1,4 +1,4 @@
-"""Lesson 06 helpers: the seeded flaky source, retries, the file-based cache key, log helpers.
+"""Lesson 07 helpers: the seeded flaky source, retries, the file-based cache key, log helpers.
 
 The plain logic is tested without Prefect; the retry and cache tests run real (small) flows
 against whatever Prefect API the session provides (``PREFECT_API_URL``, or a temporary server).

@@ -22,15 +22,17 @@ from exam_pipeline import engines
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import generate_scores
 from exam_pipeline.core.report import read_report
+from exam_pipeline.engines.base import install_hint
 from exam_pipeline.engines.pipeline import run_pipeline
 from support.processes import NEW_GROUP, free_port, log_tail, still_alive, stop, wait_until
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.landscape,
     pytest.mark.skipif(
         "spark" not in engines.available(),
         reason=f"--engine spark needs {', '.join(engines.missing('spark'))}: "
-        f"{engines.install_hint('spark')}",
+        f"{install_hint(engines.ENGINES['spark'])}",
     ),
     pytest.mark.skipif(
         not os.environ.get("EXAM_LANDSCAPE_SLOW"), reason="slow: EXAM_LANDSCAPE_SLOW=1"

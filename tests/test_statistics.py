@@ -226,7 +226,14 @@ ONE_OF_EACH = {
 }
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+#: Spark's degenerate cases (a JVM job per file) run in ``make test-landscape``, not ``make test``.
+DEGENERATE_ENGINES = [
+    pytest.param(name, marks=pytest.mark.landscape) if name == "spark" else name
+    for name in ENGINES
+]
+
+
+@pytest.mark.parametrize("engine", DEGENERATE_ENGINES)
 def test_every_engine_answers_degenerate_files_alike(engine, degenerate_files, run_cli, tmp_path):
     for kind, path in degenerate_files.items():
         if engine in SLOW_ENGINES and kind not in ONE_OF_EACH:

@@ -291,7 +291,7 @@ def test_stream_peak_memory_is_flat(sized_files, tmp_path):
 
 
 def test_scanning_workers_import_neither_scipy_nor_matplotlib():
-    """Pool and Dask workers import these modules only to count rows (lessons 02 and 07).
+    """Pool and Dask workers import these modules only to count rows (lessons 03 and 08).
 
     SciPy, Matplotlib and SQLAlchemy come in only when a run tests or publishes: in a worker
     process they would cost about 1.5 s of CPU for nothing.

@@ -1,4 +1,4 @@
-"""Screenshots of the engines' own web pages, for lessons 04, 05 and 07 (``make screenshots``).
+"""Screenshots of the engines' own web pages, for lessons 05, 06 and 08 (``make screenshots``).
 
 Starts the real servers on 127.0.0.1 only (``prefect server start`` with its UI, ``luigid``, a
 Dask scheduler with one worker), runs ``exam-pipeline run`` on each, and photographs the Prefect
@@ -46,10 +46,10 @@ ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = [ROOT / "solutions" / "images", ROOT / "notebooks" / "images"]
 #: The screenshots and the lesson that shows each.
 SHOTS = {
-    "prefect_flow_run_graph.png": "05_prefect_basics.ipynb",
-    "prefect_flow_run_logs.png": "05_prefect_basics.ipynb",
-    "luigi_dependency_graph.png": "04_luigi.ipynb",
-    "dask_dashboard.png": "07_dask_scaling.ipynb",
+    "prefect_flow_run_graph.png": "06_prefect_basics.ipynb",
+    "prefect_flow_run_logs.png": "06_prefect_basics.ipynb",
+    "luigi_dependency_graph.png": "05_luigi.ipynb",
+    "dask_dashboard.png": "08_dask_scaling.ipynb",
 }
 VIEWPORT = {"width": 1280, "height": 800}
 #: Chromium resolves no host name at all except loopback: nothing can reach the internet.

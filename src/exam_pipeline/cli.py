@@ -1,7 +1,7 @@
 """The ``exam-pipeline`` command: run the analysis with any engine, or generate test data.
 
-User errors (bad file, bad option, a database or server that does not answer) print one line
-on stderr and exit with status 2. ``python -m exam_pipeline`` is the same command.
+User errors (bad file, bad option, a database or server that does not answer) and an engine's
+own failures (a task that failed) print one line on stderr and exit with status 2. ``python -m exam_pipeline`` is the same command.
 """
 
 from __future__ import annotations
@@ -12,20 +12,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from exam_pipeline import __version__, engines
-from exam_pipeline.core import report
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import generate_scores
 from exam_pipeline.core.outputs import BOXPLOT_PNG, REJECTED_CSV, REPORT_JSON, REPORT_MD
-from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.core.validate import EngineFailed, PipelineError, PipelineInputError
 from exam_pipeline.engines import monitoring
+from exam_pipeline.engines.base import install_hint
 
 PROG = "exam-pipeline"
 
 
 def _engine_help() -> str:
-    lines = [f"  {name:<8} {engines.ENGINES[name][2]}" for name in engines.available()]
+    lines = [f"  {name:<8} {engines.ENGINES[name].lesson}" for name in engines.available()]
     absent = [
-        f"  {name:<8} needs {', '.join(engines.missing(name))}: {engines.install_hint(name)}"
+        f"  {name:<8} needs {', '.join(engines.missing(name))}: "
+        f"{install_hint(engines.ENGINES[name])}"
         for name in engines.ENGINES
         if engines.missing(name)
     ]
@@ -73,7 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--scheduler",
         metavar="ADDRESS",
         help="Dask scheduler for --engine dask, e.g. tcp://host:8786 (default: a local cluster); "
-        "Spark master for --engine spark, e.g. spark://host:7077 (default: local[N]); "
         "luigid URL for --engine luigi, e.g. http://127.0.0.1:8082 (default: "
         "$EXAM_PIPELINE_LUIGI_SCHEDULER, else the local scheduler)",
     )
@@ -173,12 +173,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         encoding=args.encoding,
     )
-    engine = engines.get(config.engine)  # unknown engine: fail before reading anything
     log_format = args.log_format or ("text" if args.metrics_port is not None else None)
-    result = monitoring.run_engine(
-        engine, config, log_format=log_format, metrics_port=args.metrics_port
-    )
-    print(report.to_markdown(result), end="")
+    try:
+        result = engines.run(config, log_format=log_format, metrics_port=args.metrics_port)
+    except PipelineError:
+        raise
+    except Exception as exc:  # an engine's own failure: one line too, not a traceback
+        raise EngineFailed(f"--engine {config.engine} failed: {type(exc).__name__}: {exc}") from exc
+    print(result.to_markdown(), end="")
     names = ", ".join(
         str(Path(args.out) / n) for n in (REPORT_JSON, REPORT_MD, BOXPLOT_PNG, REJECTED_CSV)
     )
@@ -261,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except PipelineInputError as exc:
+    except PipelineError as exc:
         print(f"{PROG}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

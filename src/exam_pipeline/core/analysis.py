@@ -12,11 +12,13 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from exam_pipeline.core.clean import CleanResult
 from exam_pipeline.core.summary import GroupSummary, summarize_arrays
 from exam_pipeline.core.validate import (
     PipelineInputError,
@@ -206,3 +208,38 @@ def compare(
     """:func:`ttest_from_summaries` of the first group against the second, by label order."""
     (la, a), (lb, b) = summaries.items()
     return ttest_from_summaries(a, b, test, value_col, source, (la, lb))
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """What an engine found, before anything is written: all the run path needs to publish.
+
+    ``summaries`` holds the two groups in label order and ``ttest`` compares the first with the
+    second. ``rejected`` is the quarantine table, or the path of a finished temporary CSV in
+    ``--out`` that publishing moves into place as rejected.csv (the stream writes its rejected
+    rows to disk as they come). ``drop_reasons`` counts the rejected rows by reason and
+    ``labels`` are the groups seen before cleaning (both come out of cleaning).
+    """
+
+    summaries: Mapping[str, GroupSummary]
+    ttest: TTestResult
+    rows_read: int
+    rejected: pd.DataFrame | Path
+    rows_dropped: int
+    drop_reasons: Mapping[str, int] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls, cleaned: CleanResult, summaries: Mapping[str, GroupSummary], ttest: TTestResult
+    ) -> Analysis:
+        """The analysis of rows cleaned in memory."""
+        return cls(
+            summaries=dict(summaries),
+            ttest=ttest,
+            rows_read=cleaned.rows_read,
+            rejected=cleaned.rejected,
+            rows_dropped=cleaned.rows_dropped,
+            drop_reasons=cleaned.drop_reasons(),
+            labels=cleaned.labels,
+        )

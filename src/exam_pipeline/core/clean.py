@@ -53,8 +53,13 @@ class CleanResult:
 
     def drop_reasons(self) -> dict[str, int]:
         """How many rows were dropped for each reason (reasons with no rows are left out)."""
-        counts = self.rejected["reason"].value_counts()
-        return {reason: int(counts[reason]) for reason in REASONS if reason in counts}
+        return drop_reasons(self.rejected)
+
+
+def drop_reasons(rejected: pd.DataFrame) -> dict[str, int]:
+    """How many rows of a quarantine table have each reason, in the order of ``REASONS``."""
+    counts = rejected["reason"].value_counts()
+    return {reason: int(counts[reason]) for reason in REASONS if reason in counts}
 
 
 def to_scores(values: pd.Series, decimal: str = ".") -> pd.Series:
@@ -113,6 +118,23 @@ def clean_scores(
         rejected=rejected.reset_index(drop=True),
         rows_read=len(raw),
         labels=tuple(sorted(groups.dropna().unique())),
+    )
+
+
+def from_tables(
+    kept: pd.DataFrame, rejected: pd.DataFrame, group_col: str = "Class"
+) -> CleanResult:
+    """A CleanResult again, from its two tables as an engine stored them (Luigi's stages).
+
+    Every row with a group is either kept or rejected with it, so the labels seen before
+    cleaning are the groups of both tables.
+    """
+    labels = (set(kept[group_col].astype(str)) | set(rejected["group"].astype(str))) - {""}
+    return CleanResult(
+        frame=kept,
+        rejected=rejected,
+        rows_read=len(kept) + len(rejected),
+        labels=tuple(sorted(labels)),
     )
 
 

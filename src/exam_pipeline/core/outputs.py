@@ -7,18 +7,16 @@ that fails leaves no half-written report behind.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from exam_pipeline.core import report as report_mod
-from exam_pipeline.core.analysis import GroupSummary, TTestResult
+from exam_pipeline.core.analysis import Analysis
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.files import atomic_path, atomic_write_text, publishable
 from exam_pipeline.core.plots import boxplot_figure, save_figure
-from exam_pipeline.core.sinks import make_engine, save_run
+from exam_pipeline.core.report import Report
+from exam_pipeline.core.sinks import save_run
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -43,49 +41,38 @@ LEFTOVERS = (".rejected.*.tmp", *(f".{name}.*.tmp" for name in (
 )))  # fmt: skip
 
 
-def remove_leftovers(out: Path, keep: Path | None = None) -> list[Path]:
-    """Delete the temporary files an interrupted run left in ``out`` (not ``keep``)."""
+def remove_leftovers(out: Path) -> list[Path]:
+    """Delete the temporary files an interrupted (killed) run left in ``out``.
+
+    ``engines.run`` calls it before the engine starts, so a temporary file of this run is never
+    taken for a leftover.
+    """
     removed = []
-    kept = keep.resolve() if keep is not None else None
     for pattern in LEFTOVERS:
         for path in out.glob(pattern):
-            if path.resolve() != kept and path.is_file():
+            if path.is_file():
                 path.unlink(missing_ok=True)
                 removed.append(path)
     return removed
 
 
-def publish(
-    config: RunConfig,
-    summaries: Mapping[str, GroupSummary],
-    result: TTestResult,
-    rows_read: int,
-    rejected: pd.DataFrame | Path,
-    rows_dropped: int | None = None,
-) -> dict[str, Any]:
-    """Build the report and write every output of the run; return the report."""
-    if rows_dropped is None:
-        rows_dropped = len(rejected) if isinstance(rejected, pd.DataFrame) else 0
-    report = report_mod.build_report(
-        config.engine, summaries, result, config.alpha, rows_read, rows_dropped
-    )
+def publish(config: RunConfig, analysis: Analysis) -> Report:
+    """Write every output of the run and return its report: the one place outputs are written.
+
+    The database row goes first, so a database that cannot be reached fails the run before any
+    file is written; then the boxplot, rejected.csv, report.md and report.json (last: a reader
+    that sees it sees a finished run). Each file appears atomically. ``engines.run`` calls this,
+    and leaves ``--out`` as it was when anything fails.
+    """
+    report = Report.of(config, analysis)
     out = Path(config.out)
-    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        remove_leftovers(out, keep=rejected if isinstance(rejected, Path) else None)
-        url = config.db_url
-        if url is not None:
-            make_engine(url).dispose()  # a bad URL fails here, before any file is written
-        figure = boxplot_figure(summaries, xlabel=config.group_col, ylabel=config.value_col)
-        if url is not None:
-            save_run(url, report)
-        save_figure(figure, out / BOXPLOT_PNG)
-        write_rejected(rejected, out / REJECTED_CSV)
-        atomic_write_text(out / REPORT_MD, report_mod.to_markdown(report))
-        atomic_write_text(out / REPORT_JSON, report_mod.to_json(report))
-    except BaseException:
-        if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # a run that failed leaves no empty --out behind
-        raise
+    figure = boxplot_figure(analysis.summaries, xlabel=config.group_col, ylabel=config.value_col)
+    url = config.db_url
+    if url is not None:
+        save_run(url, report)
+    save_figure(figure, out / BOXPLOT_PNG)
+    write_rejected(analysis.rejected, out / REJECTED_CSV)
+    atomic_write_text(out / REPORT_MD, report.to_markdown())
+    atomic_write_text(out / REPORT_JSON, report.to_json())
     return report

@@ -6,12 +6,12 @@ SQLite is the default (a file beside the report); any SQLAlchemy URL works, for 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from exam_pipeline.core.report import Report
 from exam_pipeline.core.validate import PipelineInputError
 
 metadata = sa.MetaData()
@@ -44,13 +44,6 @@ runs = sa.Table(
 )
 
 
-#: The report's top-level keys that the row copies as they are.
-RUN_KEYS: tuple[str, ...] = (
-    "engine", "test", "alpha", "t", "df", "p", "significant",
-    "difference", "ci_low", "ci_high", "hedges_g",
-)  # fmt: skip
-
-
 def add_missing_columns(conn: sa.Connection) -> None:
     """Bring a ``pipeline_runs`` table made by an older version up to date (new columns added).
 
@@ -71,23 +64,33 @@ def make_engine(url: str) -> sa.Engine:
         raise PipelineInputError(f"--db {url}: not a usable database URL ({exc})") from None
 
 
-def run_row(report: Mapping[str, Any]) -> dict[str, Any]:
-    """Flatten a report into one ``pipeline_runs`` row."""
-    (label_a, a), (label_b, b) = report["groups"].items()
+def run_row(report: Report) -> dict[str, Any]:
+    """One ``pipeline_runs`` row: the report's figures, and n and mean of each group by name."""
+    (label_a, a), (label_b, b) = report.groups.items()
     return {
-        **{key: report[key] for key in RUN_KEYS},
-        "rows_read": report["rows_read"],
-        "rows_dropped": report["rows_dropped"],
+        "engine": report.engine,
+        "test": report.test,
+        "alpha": report.alpha,
+        "t": report.t,
+        "df": report.df,
+        "p": report.p,
+        "significant": report.significant,
+        "difference": report.difference,
+        "ci_low": report.ci_low,
+        "ci_high": report.ci_high,
+        "hedges_g": report.hedges_g,
+        "rows_read": report.rows_read,
+        "rows_dropped": report.rows_dropped,
         "group_a": label_a,
-        "n_a": a["n"],
-        "mean_a": a["mean"],
+        "n_a": a.n,
+        "mean_a": a.mean,
         "group_b": label_b,
-        "n_b": b["n"],
-        "mean_b": b["mean"],
+        "n_b": b.n,
+        "mean_b": b.mean,
     }
 
 
-def save_run(url: str, report: Mapping[str, Any]) -> None:
+def save_run(url: str, report: Report) -> None:
     """Append one row for this run, creating the table on first use (in one transaction)."""
     engine = make_engine(url)
     try:

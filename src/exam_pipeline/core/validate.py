@@ -11,8 +11,20 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 
-class PipelineInputError(ValueError):
+class PipelineError(Exception):
+    """A run that cannot finish, said in one sentence: the CLI prints it on one line, exit 2."""
+
+
+class PipelineInputError(PipelineError, ValueError):
     """A problem with what the user gave the pipeline (file, column, option), not a bug."""
+
+
+class EngineFailed(PipelineError, RuntimeError):
+    """The engine could not finish: a server that does not answer, a task that failed.
+
+    ``engines.run`` raises it for any failure that is not the input's fault, with the original
+    error as its ``__cause__``.
+    """
 
 
 def require_file(path: str | Path) -> Path:

@@ -1,7 +1,7 @@
 """``make lab``: JupyterLab with a Prefect server of its own, started and stopped together.
 
 Without a ``PREFECT_API_URL``, every notebook kernel that runs a flow starts a temporary Prefect
-server (20-30 s each on a 2-core machine) that dies with the kernel, so lessons 05-06 each wait
+server (20-30 s each on a 2-core machine) that dies with the kernel, so lessons 06-07 each wait
 and their runs vanish. This starts ONE ``prefect server start`` on 127.0.0.1 (UI included), keeps
 its database in a ``PREFECT_HOME`` under the project (``.prefect/lab``, which git ignores), and
 starts JupyterLab with ``PREFECT_API_URL`` in its environment: every kernel inherits it, and the
@@ -55,7 +55,7 @@ def run(command: Sequence[str], home: Path, port: int, timeout: float = 120) -> 
     if not port_is_free(port):
         taken, port = port, free_port()
         print(f"Port {taken} is taken; the Prefect server uses {port} instead.", flush=True)
-    server = start_server(home, port=port, ui=True, extra_env=SCHEDULE_QUICKLY)  # lesson 06 serves
+    server = start_server(home, port=port, ui=True, extra_env=SCHEDULE_QUICKLY)  # lesson 07 serves
     lab: subprocess.Popen[bytes] | None = None
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:

@@ -12,7 +12,8 @@ files, no telemetry) and ``mem_io_manager`` hands each asset's value to the next
 Dagster's console logger is set to CRITICAL, so a run prints nothing; a failure inside an
 asset comes back as the course's own one-line error.
 
-Install with ``pip install -e ".[dagster]"`` (lesson 12).
+Install with ``pip install -e ".[dagster]"`` (lesson 12). ``run_analysis`` is what ``--engine
+dagster`` calls (through ``exam_pipeline.engines.run``, which checks the config and publishes).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from exam_pipeline.core.analysis import compare, split_groups, summarize_groups
+from exam_pipeline.core.analysis import Analysis, compare, split_groups, summarize_groups
 from exam_pipeline.core.clean import clean_scores
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import read_scores
+from exam_pipeline.engines.base import Hooks
 
 #: The assets, in the order the graph runs them (the lesson prints the same list).
 ASSET_NAMES = ("raw_scores", "cleaned_scores", "group_summaries", "ttest")
@@ -100,27 +102,10 @@ def materialize_quietly(assets: Sequence[Any], selection: Sequence[str] | None =
             raise
 
 
-def analyze_dagster(config: RunConfig) -> dict[str, Any]:
-    """Materialize the assets; what ``outputs.publish`` needs, by name.
-
-    Returns ``summaries``, ``result`` (the t-test), ``rows_read`` and ``rejected``.
-    """
+def run_analysis(config: RunConfig, hooks: Hooks) -> Analysis:
+    """Materialize the assets in memory; the run path checks the config and publishes."""
     result = materialize_quietly(build_assets(config))
     cleaned = result.output_for_node("cleaned_scores")
-    return {
-        "summaries": result.output_for_node("group_summaries"),
-        "result": result.output_for_node("ttest"),
-        "rows_read": cleaned.rows_read,
-        "rejected": cleaned.rejected,
-    }
-
-
-def run_dagster(config: RunConfig) -> dict[str, Any]:
-    """Run the analysis as Dagster assets and write the outputs; return the report."""
-    from exam_pipeline.core.outputs import publish
-
-    config = config.checked()
-    found = analyze_dagster(config)
-    return publish(
-        config, found["summaries"], found["result"], found["rows_read"], found["rejected"]
+    return Analysis.of(
+        cleaned, result.output_for_node("group_summaries"), result.output_for_node("ttest")
     )

@@ -32,13 +32,14 @@ import numpy as np
 import pandas as pd
 from distributed import Client, LocalCluster
 
-from exam_pipeline.core.analysis import compare
-from exam_pipeline.core.clean import REJECTED_COLUMNS, clean_scores
+from exam_pipeline.core.analysis import Analysis, compare
+from exam_pipeline.core.clean import REJECTED_COLUMNS, clean_scores, drop_reasons
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import CsvFormat, inspect_csv, read_csv_options
 from exam_pipeline.core.data import csv_errors as data_csv_errors
 from exam_pipeline.core.summary import Chunk
 from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.engines.base import Hooks
 from exam_pipeline.engines.streaming import Scan, summarize_spilled
 
 #: How long to wait for a remote scheduler to answer (a distributed time string).
@@ -52,7 +53,7 @@ MAX_BLOCKSIZE = 8 * 2**20
 
 #: Files at least this big get worker processes; smaller ones run on threads in this process.
 #: Processes sidestep the GIL but take seconds to start and stop, and every partition is pickled
-#: to them: at 51 MB they took twice as long as threads (benchmarks/RESULTS.md, lesson 07).
+#: to them: at 51 MB they took twice as long as threads (benchmarks/RESULTS.md, lesson 08).
 #: Where exactly they start to pay is a judgement; the benchmark did not go that far.
 PROCESS_THRESHOLD_BYTES = 256 * 2**20
 
@@ -110,7 +111,7 @@ def clean_partition(
 
 
 def summarize_partition(part: pd.DataFrame, group_col: str, value_col: str, decimal: str) -> Scan:
-    """Lesson 07's map step: one partition cleaned and shrunk to a fixed-size :class:`Scan`.
+    """Lesson 08's map step: one partition cleaned and shrunk to a fixed-size :class:`Scan`.
 
     Enough for the t-test (n, mean and m2 per group); the engine's exact median and quartiles
     need the cleaned numbers once more, so the engine keeps them on the workers instead.
@@ -237,13 +238,8 @@ def clean_on_cluster(client: Client, ddf: dd.DataFrame, config: RunConfig, decim
     return client.compute(tasks)
 
 
-def run_dask(config: RunConfig) -> dict[str, Any]:
-    """Run the analysis on a Dask cluster and write the outputs; return the report."""
-    from exam_pipeline.core.outputs import (
-        publish,  # here: Dask's workers import this module, and never publish
-    )
-
-    config = config.checked()
+def run_analysis(config: RunConfig, hooks: Hooks) -> Analysis:
+    """The ``dask`` engine (``Engine.analyze``): clean and summarise on a Dask cluster."""
     fmt = inspect_csv(config.source, (config.group_col, config.value_col), config.encoding)
     processes = config.source.stat().st_size >= PROCESS_THRESHOLD_BYTES
     with dask_client(config.scheduler, processes=processes) as client:
@@ -261,5 +257,12 @@ def run_dask(config: RunConfig) -> dict[str, Any]:
         labels = {label for _, part_labels, _ in heads for label in part_labels}
         summaries = summarize_spilled(run_pass, labels, config)
     rejected = combine_rejected(heads)
-    result = compare(summaries, config.test, config.value_col, str(config.source))
-    return publish(config, summaries, result, sum(h[0] for h in heads), rejected)
+    return Analysis(
+        summaries=summaries,
+        ttest=compare(summaries, config.test, config.value_col, str(config.source)),
+        rows_read=sum(h[0] for h in heads),
+        rejected=rejected,
+        rows_dropped=len(rejected),
+        drop_reasons=drop_reasons(rejected),
+        labels=tuple(sorted(labels)),
+    )

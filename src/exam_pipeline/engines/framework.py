@@ -1,4 +1,4 @@
-"""A small Step/Pipeline framework (lesson 03) and the exam analysis expressed with it.
+"""A small Step/Pipeline framework (lesson 04) and the exam analysis expressed with it.
 
 A :class:`Pipeline` runs :class:`Step` objects (or plain functions) in order, passing each
 one's result to the next. Around every step it does what a hand-written chain forgets:
@@ -10,7 +10,7 @@ one's result to the next. Around every step it does what a hand-written chain fo
 * it can describe itself without running anything (:meth:`Pipeline.describe`).
 
 The exam analysis is at the bottom: :class:`Load`, :class:`Clean`, :class:`Analyze` and
-:class:`Report` are thin steps over the shared functions, and :func:`run_steps` is the
+:class:`Report` are thin steps over the shared functions, and :func:`run_analysis` is the
 ``steps`` engine (``exam-pipeline run --engine steps``).
 """
 
@@ -29,12 +29,15 @@ from typing import Any, NoReturn, TypeVar
 import pandas as pd
 from tqdm import tqdm
 
-from exam_pipeline.core.analysis import GroupSummary, TTestResult
+from exam_pipeline.core.analysis import Analysis
 from exam_pipeline.core.clean import CleanResult, clean_scores, combine_clean_results
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import CsvFormat, read_scores
 from exam_pipeline.core.outputs import publish
+from exam_pipeline.core.report import FrozenDict
+from exam_pipeline.core.report import Report as ReportType
 from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.engines.base import Hooks, Publish
 from exam_pipeline.engines.pipeline import analyze
 
 LOGGER_NAME = "exam_pipeline.engines.framework"
@@ -65,7 +68,8 @@ def count_rows(data: Any) -> int | None:
 
 def describe_shape(data: Any) -> str:
     """A short, stable description of ``data`` for logs and errors, e.g. "list of 5 items"."""
-    kind = type(data).__name__
+    # A Report reads as the report.json dict it is a read-only view of.
+    kind = "dict" if isinstance(data, FrozenDict) else type(data).__name__
     shape = getattr(data, "shape", None)
     if isinstance(shape, tuple) and len(shape) == 2:
         return f"{kind} {shape[0]} rows x {shape[1]} columns"
@@ -375,24 +379,17 @@ class Loaded:
 
 @dataclass
 class Cleaned:
-    """The cleaning result, and the group labels seen before cleaning (for clear errors)."""
+    """The cleaning result; its ``labels`` are the groups seen before cleaning (for clear errors)."""
 
     result: CleanResult
-    labels: list[str]
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.result.labels)
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.result.frame.shape
-
-
-@dataclass
-class Analysis:
-    """Everything the report needs: group summaries, the t-test and the quarantine table."""
-
-    summaries: dict[str, GroupSummary]
-    ttest: TTestResult
-    rows_read: int
-    rejected: pd.DataFrame
 
 
 class ExamStep(Step):
@@ -442,8 +439,7 @@ class Clean(ExamStep):
             )
             for start in progress(starts, desc="clean", total=len(starts), show=self.show_progress)
         ]
-        result = combine_clean_results(parts)
-        return Cleaned(result, list(result.labels))
+        return Cleaned(combine_clean_results(parts))
 
 
 class Analyze(ExamStep):
@@ -451,14 +447,21 @@ class Analyze(ExamStep):
 
     def run(self, data: Cleaned) -> Analysis:
         summaries, result = analyze(data.result, self.config)
-        return Analysis(summaries, result, data.result.rows_read, data.result.rejected)
+        return Analysis.of(data.result, summaries, result)
 
 
 class Report(ExamStep):
     """Draw the boxplot and write report.json, report.md, rejected.csv and the database row."""
 
-    def run(self, data: Analysis) -> dict[str, Any]:
-        return publish(self.config, data.summaries, data.ttest, data.rows_read, data.rejected)
+    def __init__(self, config: RunConfig, publish: Publish | None = None) -> None:
+        super().__init__(config)
+        self.publish = publish
+
+    def run(self, data: Analysis) -> ReportType:
+        # In ``exam-pipeline run`` the run path's own publish step; on its own, the same function.
+        if self.publish is not None:
+            return self.publish(data)
+        return publish(self.config, data)
 
 
 def exam_pipeline(
@@ -468,23 +471,39 @@ def exam_pipeline(
     logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     chunk_rows: int = 100_000,
     show_progress: bool | None = None,
+    publish: Publish | None = None,
 ) -> Pipeline:
-    """The exam analysis as a Pipeline: Load -> Clean -> Analyze -> Report; run it on a path."""
+    """The exam analysis as a Pipeline: Load -> Clean -> Analyze -> Report; run it on a path.
+
+    ``publish`` is what the Report step calls to write the outputs (default:
+    ``outputs.publish``; ``exam-pipeline run`` passes the run path's).
+    """
     steps = [
         Load(config),
         Clean(config, chunk_rows, show_progress),
         Analyze(config),
-        Report(config),
+        Report(config, publish),
     ]
     return Pipeline(steps, name="exam-scores", hooks=hooks, logger=logger)
 
 
-def run_steps(
-    config: RunConfig,
-    *,
-    hooks: Iterable[StepHook] = (),
-    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
-) -> dict[str, Any]:
-    """The ``steps`` engine: the same report as ``--engine pandas``, through the framework."""
-    config = config.checked()
-    return exam_pipeline(config, hooks=hooks, logger=logger).run(config.source)
+def run_analysis(config: RunConfig, hooks: Hooks) -> Analysis:
+    """The ``steps`` engine (``Engine.analyze``): Load -> Clean -> Analyze -> Report.
+
+    The Report step calls the run path's publish (``hooks.publish``), so the step hooks time
+    it like the others; without one the pipeline stops after Analyze.
+    """
+    if hooks.publish is None:
+        pipeline = exam_pipeline(config, hooks=hooks.steps)
+        pipeline.steps = pipeline.steps[:-1]
+        found: Analysis = pipeline.run(config.source)
+        return found
+    run_path_publish = hooks.publish
+    published: list[Analysis] = []
+
+    def publish(analysis: Analysis) -> ReportType:
+        published.append(analysis)
+        return run_path_publish(analysis)
+
+    exam_pipeline(config, hooks=hooks.steps, publish=publish).run(config.source)
+    return published[0]

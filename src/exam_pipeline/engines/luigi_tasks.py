@@ -1,4 +1,4 @@
-"""The analysis as Luigi tasks and targets: the ``luigi`` engine (lesson 04).
+"""The analysis as Luigi tasks and targets: the ``luigi`` engine (lesson 05).
 
 ::
 
@@ -15,7 +15,7 @@ result (input file and a digest of its bytes, columns, test, alpha; not the outp
 decides "done" from a target's existence alone, so the name must change whenever the content would.
 
 The steps call the shared functions (data, clean, analysis, plots, report, sinks); nothing of the
-analysis is written twice. ``run_luigi`` uses Luigi's in-process local scheduler, or the central
+analysis is written twice. The engine uses Luigi's in-process local scheduler, or the central
 scheduler ``luigid`` named by the environment variable ``EXAM_PIPELINE_LUIGI_SCHEDULER``
 (for example ``http://127.0.0.1:8082``).
 """
@@ -32,7 +32,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,20 +47,23 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from exam_pipeline.core import report as report_mod
 from exam_pipeline.core.analysis import (
+    Analysis,
     GroupSummary,
     TTestResult,
     split_groups,
     summarize_groups,
     ttest,
 )
-from exam_pipeline.core.clean import clean_scores
+from exam_pipeline.core.clean import clean_scores, drop_reasons, from_tables
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import read_scores
 from exam_pipeline.core.files import atomic_path
 from exam_pipeline.core.outputs import BOXPLOT_PNG, REJECTED_CSV, REPORT_JSON, REPORT_MD
 from exam_pipeline.core.plots import NotebookFigure, boxplot_figure, save_figure
+from exam_pipeline.core.report import Report
 from exam_pipeline.core.sinks import make_engine, run_row, runs, save_run
-from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.core.validate import EngineFailed, PipelineInputError
+from exam_pipeline.engines.base import Hooks
 
 ENGINE = "luigi"
 STAGES_DIR = "stages"
@@ -70,7 +73,7 @@ TEXT = luigi.format.TextFormat(encoding="utf-8", newline="\n")
 SUCCEEDED = (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY)
 
 
-class LuigiRunError(RuntimeError):
+class LuigiRunError(EngineFailed):
     """A task failed for a reason other than bad input (a bug, a full disk): not the user's fault."""
 
 
@@ -186,11 +189,11 @@ class GroupsMixin(ExamTask):
 
     def groups(self) -> tuple[dict[str, pd.Series], int, int]:
         """The two groups' scores, rows read and rows dropped."""
-        kept, rejected = self.kept_and_rejected()
-        # Every row with a group is either kept or rejected with it: the labels seen before cleaning.
-        labels = sorted(set(kept[self.group_col]) | (set(rejected["group"]) - {""}))
-        groups = split_groups(kept, self.group_col, self.value_col, str(self.input_file), labels)
-        return groups, len(kept) + len(rejected), len(rejected)
+        cleaned = from_tables(*self.kept_and_rejected(), self.group_col)
+        groups = split_groups(
+            cleaned.frame, self.group_col, self.value_col, str(self.input_file), cleaned.labels
+        )
+        return groups, cleaned.rows_read, cleaned.rows_dropped
 
 
 class SummarizeScores(GroupsMixin):
@@ -201,13 +204,16 @@ class SummarizeScores(GroupsMixin):
     def output(self) -> luigi.LocalTarget:
         return self.stage_target("summary", ".json")
 
-    def run(self) -> None:
+    def compute(self) -> tuple[dict[str, GroupSummary], int, int]:
+        """The summaries, rows read and rows dropped, from the cleaning stage (nothing written)."""
         groups, rows_read, rows_dropped = self.groups()
-        summaries = {
-            label: asdict(s)
-            for label, s in summarize_groups(groups, self.value_col, str(self.input_file)).items()
-        }
-        data = {"rows_read": rows_read, "rows_dropped": rows_dropped, "groups": summaries}
+        summaries = summarize_groups(groups, self.value_col, str(self.input_file))
+        return summaries, rows_read, rows_dropped
+
+    def run(self) -> None:
+        summaries, rows_read, rows_dropped = self.compute()
+        groups = {label: asdict(s) for label, s in summaries.items()}
+        data = {"rows_read": rows_read, "rows_dropped": rows_dropped, "groups": groups}
         with self.output().open("w") as handle:
             json.dump(data, handle, indent=2)
 
@@ -221,11 +227,15 @@ class TTestScores(GroupsMixin):
     def output(self) -> luigi.LocalTarget:
         return self.stage_target("ttest", ".json")
 
-    def run(self) -> None:
+    def compute(self) -> TTestResult:
+        """The t-test from the cleaning stage (nothing written)."""
         groups, _, _ = self.groups()
         first, second = groups.values()
+        return ttest(first, second, self.test, self.value_col, str(self.input_file))
+
+    def run(self) -> None:
+        result = self.compute()
         with self.output().open("w") as handle:
-            result = ttest(first, second, self.test, self.value_col, str(self.input_file))
             json.dump(asdict(result), handle, indent=2)
 
 
@@ -298,7 +308,7 @@ class RunRowTarget(luigi.Target):
         path = Path(self.report_path)
         if not path.is_file():
             return False
-        row = run_row(json.loads(path.read_text(encoding="utf-8")))
+        row = run_row(Report.from_json(path.read_text(encoding="utf-8")))
         engine = make_engine(self.url)
         try:
             if not sa.inspect(engine).has_table(runs.name):
@@ -330,7 +340,7 @@ class SaveRun(ExamTask):
         return RunRowTarget(self.db, self.input()["json"].path)
 
     def run(self) -> None:
-        save_run(self.db, json.loads(Path(self.input()["json"].path).read_text(encoding="utf-8")))
+        save_run(self.db, Report.from_json(Path(self.input()["json"].path).read_text("utf-8")))
 
 
 class Publish(ExamTask):
@@ -393,7 +403,11 @@ class Publish(ExamTask):
 
 def pipeline_task(config: RunConfig) -> Publish:
     """The last task of the pipeline for ``config``; Luigi works out everything it needs."""
-    config = config.checked()
+    return publish_task(config.checked())
+
+
+def publish_task(config: RunConfig) -> Publish:
+    """:func:`pipeline_task` of a config that is already checked (``engines.run`` checks it)."""
     return Publish(  # type: ignore[call-arg]  # Luigi parameters, which mypy cannot see
         out_dir=str(config.out),
         input_file=str(config.source),
@@ -561,43 +575,55 @@ def build(tasks: list[luigi.Task], scheduler_url: str = "") -> LuigiRunResult:
     return luigi.build(tasks, detailed_summary=True, **where)
 
 
-def _files_under(folder: Path) -> set[Path]:
-    return set(folder.rglob("*")) if folder.is_dir() else set()
+def stage_analysis(root: Publish) -> Analysis:
+    """The Analysis of a finished run, read back from its stage files.
 
-
-def _undo_new_files(out: Path, before: set[Path], out_existed: bool) -> None:
-    """After bad input, remove what this run wrote, so --out holds nothing new."""
-    for path in sorted(_files_under(out) - before, reverse=True):
-        if path.is_file():
-            path.unlink()
-        elif path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-    if not out_existed and out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-
-
-def run_luigi(config: RunConfig, scheduler_url: str | None = None) -> dict[str, Any]:
-    """Build the pipeline with Luigi and return the report (the same figures as every engine).
-
-    The central scheduler's URL comes from ``scheduler_url``, else ``config.scheduler``
-    (``--scheduler``), else ``$EXAM_PIPELINE_LUIGI_SCHEDULER``; none or empty: the local scheduler.
+    A middle stage deleted by hand after a complete run is not rebuilt (Luigi stops at the
+    first complete task): its figures are then computed again in memory from the cleaning
+    stage, and nothing is written.
     """
-    config = config.checked()
-    url = config.db_url
-    if url is not None:
-        make_engine(url).dispose()  # a bad URL fails here, before any file is written
-    if scheduler_url is not None:
-        origin = "scheduler_url"
-    elif config.scheduler:
+    report = root.requires()["report"].requires()
+    summary, test = report["summary"], report["ttest"]
+    if summary.output().exists():
+        summaries, rows_read, rows_dropped = read_summaries(summary.output())
+    else:
+        summaries, rows_read, rows_dropped = summary.compute()
+    if test.output().exists():
+        with test.output().open("r") as handle:
+            result = TTestResult(**json.load(handle))
+    else:
+        result = test.compute()
+    rejected_stage = Path(root.requires()["clean"].output()["rejected"].path)
+    source = rejected_stage if rejected_stage.is_file() else Path(root.out_dir) / REJECTED_CSV
+    rejected = pd.read_csv(source, dtype=str, keep_default_na=False)
+    return Analysis(
+        summaries=summaries,
+        ttest=result,
+        rows_read=rows_read,
+        rejected=rejected,
+        rows_dropped=rows_dropped,
+        drop_reasons=drop_reasons(rejected),
+        labels=tuple(summaries),  # a finished run has exactly its two groups
+    )
+
+
+def run_analysis(config: RunConfig, hooks: Hooks) -> Analysis:
+    """The ``luigi`` engine (``Engine.analyze``): build the task graph; the Analysis from its stages.
+
+    Luigi writes the final files (``Publish``) and the database row (``SaveRun``) as targets of
+    its own, so a second run rewrites nothing; they are byte-identical to what the run path's
+    publish writes (tests/test_luigi.py). The central scheduler's URL comes from
+    ``config.scheduler`` (``--scheduler``), else ``$EXAM_PIPELINE_LUIGI_SCHEDULER``; none or
+    empty: the local scheduler.
+    """
+    if config.scheduler:
         scheduler_url, origin = config.scheduler, "--scheduler"
     else:
         scheduler_url, origin = os.environ.get(SCHEDULER_ENV, ""), SCHEDULER_ENV
     scheduler_url = scheduler_url.strip()
     if scheduler_url:
         check_scheduler(scheduler_url, origin=origin)
-    root = pipeline_task(config)
-    out = Path(config.out)
-    out_existed, before = out.exists(), _files_under(out)
+    root = publish_task(config)
     for task in walk(root):
         task.error = None  # type: ignore[attr-defined]  # Luigi reuses equal task instances
     with quiet_luigi():
@@ -606,9 +632,15 @@ def run_luigi(config: RunConfig, scheduler_url: str | None = None) -> dict[str, 
         errors = [e for t in walk(root) if (e := getattr(t, "error", None)) is not None]
         input_errors = [e for e in errors if isinstance(e, PipelineInputError)]
         if input_errors:
-            _undo_new_files(out, before, out_existed)
             raise input_errors[0]
         raise LuigiRunError(
             f"the Luigi run did not finish: {result.status.name}\n{result.summary_text}"
         )
-    return json.loads((out / REPORT_JSON).read_text(encoding="utf-8"))
+    return stage_analysis(root)
+
+
+def run_luigi(config: RunConfig) -> Report:
+    """Run the ``luigi`` engine through the run path (lesson 05): the report."""
+    from exam_pipeline import engines
+
+    return engines.run(replace(config, engine="luigi"))

@@ -15,25 +15,21 @@ change to be measured.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import IO, Any
 
-import pandas as pd
-
+from exam_pipeline.core.analysis import Analysis
 from exam_pipeline.core.clean import CleanResult
 from exam_pipeline.core.config import RunConfig
-from exam_pipeline.core.outputs import REJECTED_CSV
 from exam_pipeline.core.validate import PipelineInputError
 from exam_pipeline.engines.framework import StepHook, count_rows
 
@@ -217,16 +213,22 @@ def clean_result_of(result: Any) -> CleanResult | None:
 
 
 class MetricsHook(StepHook):
-    """Feed :class:`PipelineMetrics` from a Pipeline run: durations, failures, row counts."""
+    """Feed :class:`PipelineMetrics` from a Pipeline run: durations, failures, row counts.
+
+    The rows are counted when the cleaning step ends (``rows_recorded`` says so), so a scrape
+    during the rest of the run sees them.
+    """
 
     def __init__(self, metrics: PipelineMetrics | None = None) -> None:
         self.metrics = metrics if metrics is not None else PipelineMetrics()
+        self.rows_recorded = False
 
     def after_step(self, step_name: str, result: Any, seconds: float) -> None:
         self.metrics.step_seconds.labels(step=step_name).observe(seconds)
         cleaned = clean_result_of(result)
         if cleaned is not None:
             self.metrics.record_rows(cleaned.rows_read, cleaned.drop_reasons())
+            self.rows_recorded = True
 
     def on_retry(self, step_name: str, attempt: int, error: BaseException) -> None:
         self.metrics.step_retries.labels(step=step_name).inc()
@@ -415,14 +417,6 @@ def _rows(key: str, data: Any) -> dict[str, int]:
 log = logging.getLogger(__name__)
 
 
-def rejected_reasons(path: Path) -> dict[str, int]:
-    """How many rows of a written ``rejected.csv`` have each reason."""
-    if not path.is_file():
-        return {}
-    reasons = pd.read_csv(path, usecols=["reason"], dtype=str)["reason"]
-    return {str(k): int(v) for k, v in reasons.value_counts(sort=False).items()}
-
-
 def _start_server(metrics: PipelineMetrics, port: int) -> MetricsServer:
     if not 0 <= port <= 65535:
         raise PipelineInputError(f"--metrics-port must be between 0 and 65535, got {port}")
@@ -434,53 +428,70 @@ def _start_server(metrics: PipelineMetrics, port: int) -> MetricsServer:
         ) from None
 
 
-def run_engine(
-    engine: Callable[..., dict[str, Any]],
-    config: RunConfig,
-    *,
-    log_format: str | None = None,
-    metrics_port: int | None = None,
-    metrics: PipelineMetrics | None = None,
-) -> dict[str, Any]:
-    """Run ``engine`` on ``config`` with the logs and the ``/metrics`` endpoint asked for.
+class Observer:
+    """What ``engines.run`` measures of one run: the step timings and the rows, then a log line."""
 
-    Engines that take ``hooks`` (the ``steps`` engine) are measured step by step; for the others
-    the row counts come from the report and ``rejected.csv`` once the run is done. The endpoint
-    lives only while the run does (use a Pushgateway for runs shorter than a scrape interval).
-    """
-    if log_format is not None:
-        configure_logging(log_format)
-    metrics = metrics if metrics is not None else PipelineMetrics()
-    server = _start_server(metrics, metrics_port) if metrics_port is not None else None
-    try:
-        if server is not None:
-            log.info(
-                "metrics: serving %s during the run", server.url, extra={"metrics_url": server.url}
-            )
-        log.info("run: start", extra={"engine": config.engine, "event": "start"})
-        started = time.perf_counter()
-        if "hooks" in inspect.signature(engine).parameters:
-            report = engine(config, hooks=[MetricsHook(metrics)])
-        else:
-            report = engine(config)
-            rejected = rejected_reasons(Path(config.out) / REJECTED_CSV)
-            metrics.record_rows(report["rows_read"], rejected)
-        seconds = time.perf_counter() - started
+    def __init__(self, config: RunConfig, metrics: PipelineMetrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.started = time.perf_counter()
+        self.hook = MetricsHook(metrics)
+
+    def step_hook(self) -> MetricsHook:
+        """The hook that times the steps of an engine that has steps, and counts its rows."""
+        return self.hook
+
+    def finished(self, analysis: Analysis) -> None:
+        """Count the rows the engine read and rejected (it knows them), and log the end.
+
+        An engine whose cleaning step already counted them through the hook is not counted twice.
+        """
+        if not self.hook.rows_recorded:
+            self.metrics.record_rows(analysis.rows_read, analysis.drop_reasons)
+        seconds = time.perf_counter() - self.started
         log.info(
             "run: done, %d rows read, %d rejected",
-            report["rows_read"],
-            report["rows_dropped"],
+            analysis.rows_read,
+            analysis.rows_dropped,
             extra={
-                "engine": config.engine,
+                "engine": self.config.engine,
                 "event": "end",
-                "rows_read": report["rows_read"],
-                "rows_rejected": report["rows_dropped"],
+                "rows_read": analysis.rows_read,
+                "rows_rejected": analysis.rows_dropped,
                 "seconds": round(seconds, 4),
             },
         )
-        return report
+
+
+@contextmanager
+def observed(
+    config: RunConfig,
+    metrics: PipelineMetrics | None = None,
+    metrics_port: int | None = None,
+    log_format: str | None = None,
+) -> Iterator[Observer]:
+    """The logs and the ``/metrics`` endpoint asked for, for as long as the run lasts.
+
+    The endpoint lives only while the run does (use a Pushgateway for runs shorter than a
+    scrape interval); the log handler is removed afterwards.
+    """
+    if log_format is not None:
+        configure_logging(log_format)
+    try:
+        metrics = metrics if metrics is not None else PipelineMetrics()
+        server = _start_server(metrics, metrics_port) if metrics_port is not None else None
+        try:
+            if server is not None:
+                log.info(
+                    "metrics: serving %s during the run",
+                    server.url,
+                    extra={"metrics_url": server.url},
+                )
+            log.info("run: start", extra={"engine": config.engine, "event": "start"})
+            yield Observer(config, metrics)
+        finally:
+            if server is not None:
+                server.stop()
     finally:
-        if server is not None:
-            server.stop()
         if log_format is not None:
             reset_logging()

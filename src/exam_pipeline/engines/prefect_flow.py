@@ -1,4 +1,4 @@
-"""The exam analysis as a Prefect 3 flow (the ``prefect`` engine, lessons 05-06).
+"""The exam analysis as a Prefect 3 flow (the ``prefect`` engine, lessons 06-07).
 
 Each task is a thin wrapper around a shared function, so the analysis itself lives in one
 place; what Prefect adds is the run record: a state per step, logs, timings and artifacts,
@@ -6,7 +6,7 @@ visible in the server UI. Call ``some_task.fn(...)`` to run a task's plain funct
 Prefect (that is how the tests check the logic).
 
 Call :func:`exam_pipeline.engines.prefect_settings.configure` before importing this module for the
-course's quiet, offline settings; :func:`run_prefect` does it for the CLI.
+course's quiet, offline settings; :func:`run_analysis` (the engine) does it for the CLI.
 """
 
 from __future__ import annotations
@@ -22,14 +22,16 @@ from prefect.cache_policies import NO_CACHE
 
 from exam_pipeline.core import analysis, outputs
 from exam_pipeline.core import report as report_mod
-from exam_pipeline.core.analysis import GroupSummary, TTestResult
+from exam_pipeline.core.analysis import Analysis, GroupSummary, TTestResult
 from exam_pipeline.core.clean import CleanResult, clean_scores
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import CsvFormat, read_scores
+from exam_pipeline.core.report import Report
 from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.engines.base import Hooks, Publish
 from exam_pipeline.engines.prefect_settings import configure
 
-# Lesson 05 runs every task every time; caching (and why it hashes whole DataFrames) is lesson 06.
+# Lesson 06 runs every task every time; caching (and why it hashes whole DataFrames) is lesson 07.
 TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE}
 
 
@@ -87,31 +89,30 @@ def ttest(summaries: dict[str, GroupSummary], config: RunConfig) -> TTestResult:
 
 
 @task(task_run_name="publish", **TASK_OPTIONS)
-def publish(
-    config: RunConfig,
-    summaries: dict[str, GroupSummary],
-    result: TTestResult,
-    cleaned: CleanResult,
-) -> dict[str, Any]:
-    """Write report.json, report.md, the boxplot, rejected.csv and the database row."""
-    report = outputs.publish(config, summaries, result, cleaned.rows_read, cleaned.rejected)
+def publish(config: RunConfig, found: Analysis, write: Publish | None = None) -> Report:
+    """Write report.json, report.md, the boxplot, rejected.csv and the database row.
+
+    ``write`` is the run path's publish step when ``exam-pipeline run`` runs the flow; on its
+    own the flow calls the same ``outputs.publish``.
+    """
+    report = write(found) if write is not None else outputs.publish(config, found)
     get_run_logger().info("wrote the report and the boxplot to %s", Path(config.out).name)
     return report
 
 
-def report_table(report: dict[str, Any]) -> list[dict[str, Any]]:
+def report_table(report: Report) -> list[dict[str, Any]]:
     """One row per class, rounded for reading: the table artifact's content."""
     return [
         {"class": label, **{k: round(float(v), 2) for k, v in stats.items()}}
-        for label, stats in report["groups"].items()
+        for label, stats in report.groups.items()
     ]
 
 
 @task(task_run_name="artifacts", **TASK_OPTIONS)
-def artifacts(report: dict[str, Any]) -> None:
+def artifacts(report: Report) -> None:
     """Attach the report to the flow run, as Markdown and as a table, for the server UI."""
     create_markdown_artifact(
-        markdown=report_mod.to_markdown(report),
+        markdown=report.to_markdown(),
         key="exam-report",
         description="The exam score report (report.md)",
     )
@@ -123,28 +124,37 @@ def artifacts(report: dict[str, Any]) -> None:
 
 
 @flow(name="exam-scores", flow_run_name="exam-report", validate_parameters=False)
-def exam_flow(config: RunConfig) -> dict[str, Any]:
-    """Load, clean, split, summarize, test, publish: the same steps as ``--engine pandas``."""
+def exam_flow(config: RunConfig, write: Publish | None = None) -> Analysis:
+    """Load, clean, split, summarize, test, publish: the same steps as ``--engine pandas``.
+
+    Returns the Analysis; ``write`` is the publish step (default: ``outputs.publish``).
+    """
     raw, fmt = load(config)
     cleaned = clean(raw, fmt, config)
     groups = split(cleaned, config)
     summaries = summarize(groups, config)
     result = ttest(summaries, config)
-    report = publish(config, summaries, result, cleaned)
+    found = Analysis.of(cleaned, summaries, result)
+    report = publish(config, found, write)
     artifacts(report)
-    return report
+    return found
 
 
-def run_prefect(config: RunConfig) -> dict[str, Any]:
-    """Run the analysis as a Prefect flow and return the report (engine ``prefect``).
+def run_analysis(config: RunConfig, hooks: Hooks) -> Analysis:
+    """The ``prefect`` engine (``Engine.analyze``): the analysis as a Prefect flow.
 
     With ``PREFECT_API_URL`` set (``prefect config set`` or the environment) the run is recorded
-    by that server and shows in its UI; without it Prefect starts a temporary local server.
+    by that server and shows in its UI; without it Prefect starts a temporary local server. The
+    flow's ``publish`` task is the run path's publish step (``hooks.publish``).
     """
-    config = config.checked()  # bad options fail here, before Prefect starts anything
     configure(ui_links=True)
     require_api()
-    return exam_flow(config)
+
+    def report_only(found: Analysis) -> Report:
+        return Report.of(config, found)
+
+    found: Analysis = exam_flow(config, hooks.publish or report_only)
+    return found
 
 
 def require_api(timeout: float = 5.0) -> None:

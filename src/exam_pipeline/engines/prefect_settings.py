@@ -115,7 +115,7 @@ def configure(
     """Set the course's Prefect settings in the environment; return the values now in effect.
 
     ``home``: a Prefect home directory (database, profiles, default result storage) for this run.
-    ``results_dir``: where persisted task results (the cache) go, e.g. ``output/06/results``,
+    ``results_dir``: where persisted task results (the cache) go, e.g. ``output/07/results``,
     so a notebook can clean it. Both are set even if the environment has a value, because the
     caller asked for them. ``ui_links=True`` keeps Prefect's "View at <url>" log lines.
     ``heartbeats=True`` keeps the flow-run heartbeats that this otherwise switches off for the
@@ -151,7 +151,7 @@ def switch_off_heartbeats() -> None:
 
     Prefect 3.8 starts a thread for every flow run that sends a heartbeat every 180 s, and at the
     end of the run waits for it; the thread sleeps in 1 s steps, so the wait is about 1 s per
-    run, 10 s in lesson 06. The setting is off when it is None, which an environment variable
+    run, 10 s in lesson 07. The setting is off when it is None, which an environment variable
     cannot say (its value must parse as a whole number). So this puts Prefect's own settings,
     read from the environment, with that one value changed, in force in this thread (and in the
     threads Prefect starts from it for tasks, which copy it): Prefect's ``SettingsContext``, the

@@ -40,12 +40,13 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from exam_pipeline.core.analysis import compare
-from exam_pipeline.core.clean import REJECTED_COLUMNS, clean_scores
+from exam_pipeline.core.analysis import Analysis, compare
+from exam_pipeline.core.clean import REJECTED_COLUMNS, clean_scores, drop_reasons
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import read_scores
 from exam_pipeline.core.summary import Chunk
 from exam_pipeline.core.validate import PipelineInputError
+from exam_pipeline.engines.base import Hooks
 
 #: log4j2 settings: only errors, on stderr (Spark's default prints INFO and WARN lines).
 LOG4J2 = """\
@@ -280,11 +281,8 @@ def slices(raw: pd.DataFrame, rows: int = ROWS_PER_SLICE, at_least: int = 2) -> 
     return [raw.iloc[i : i + size] for i in range(0, max(len(raw), 1), size)]
 
 
-def analyze_spark(config: RunConfig, spark: Any) -> dict[str, Any]:
-    """Clean and summarise on ``spark``; what ``outputs.publish`` needs, by name.
-
-    Returns ``summaries``, ``result`` (the t-test), ``rows_read`` and ``rejected``.
-    """
+def analyze_spark(config: RunConfig, spark: Any) -> Analysis:
+    """Clean and summarise on ``spark``: the Analysis the run path publishes."""
     from exam_pipeline.engines.streaming import summarize_spilled
 
     raw, fmt = read_scores(
@@ -314,22 +312,18 @@ def analyze_spark(config: RunConfig, spark: Any) -> dict[str, Any]:
         if frames
         else pd.DataFrame(columns=list(REJECTED_COLUMNS))
     )
-    result = compare(summaries, config.test, config.value_col, str(config.source))
-    return {
-        "summaries": summaries,
-        "result": result,
-        "rows_read": sum(h[0] for h in heads),
-        "rejected": rejected,
-    }
-
-
-def run_spark(config: RunConfig) -> dict[str, Any]:
-    """Run the analysis on Spark and write the outputs; return the report."""
-    from exam_pipeline.core.outputs import publish
-
-    config = config.checked()
-    with spark_session(config.scheduler) as spark:
-        found = analyze_spark(config, spark)
-    return publish(
-        config, found["summaries"], found["result"], found["rows_read"], found["rejected"]
+    return Analysis(
+        summaries=summaries,
+        ttest=compare(summaries, config.test, config.value_col, str(config.source)),
+        rows_read=sum(h[0] for h in heads),
+        rejected=rejected,
+        rows_dropped=len(rejected),
+        drop_reasons=drop_reasons(rejected),
+        labels=tuple(sorted(labels)),
     )
+
+
+def run_analysis(config: RunConfig, hooks: Hooks) -> Analysis:
+    """The analysis on ``config.scheduler`` (a ``spark://`` master) or ``local[N]``."""
+    with spark_session(config.scheduler) as spark:
+        return analyze_spark(config, spark)

@@ -19,9 +19,10 @@ import csv
 import math
 import re
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -29,10 +30,11 @@ from typing import Any, BinaryIO, TextIO
 import numpy as np
 import pandas as pd
 
-from exam_pipeline.core.analysis import GroupSummary, TTestResult, compare
+from exam_pipeline.core.analysis import Analysis, GroupSummary, TTestResult, compare
 from exam_pipeline.core.clean import (
     NA_TOKENS,
     NAN_WORD,
+    REASONS,
     REJECTED_COLUMNS,
     CleanResult,
     clean_scores,
@@ -45,8 +47,10 @@ from exam_pipeline.core.data import (
     inspect_csv,
     read_csv_options,
 )
+from exam_pipeline.core.report import Report
 from exam_pipeline.core.summary import Chunk, Counted, Extent, chan_merge, extents, summarize
 from exam_pipeline.core.validate import PipelineInputError, require_group_sizes, require_two_groups
+from exam_pipeline.engines.base import Hooks
 
 #: Rows the engine reads, cleans and forgets at a time (a few MB of text).
 CHUNK_ROWS = 50_000
@@ -225,7 +229,7 @@ def scan_file(
     value_col: str = "Score",
     chunksize: int = CHUNK_ROWS,
 ) -> Scan:
-    """Scan one file a chunk at a time. Importable, so a process pool can run it (lesson 02)."""
+    """Scan one file a chunk at a time. Importable, so a process pool can run it (lesson 03)."""
     fmt = inspect_csv(path, (group_col, value_col))
     return merge_scans(
         Scan.of(cleaned, group_col, value_col)
@@ -339,17 +343,26 @@ class RejectedRows:
         self.handle = handle
         self.writer = csv.writer(handle, lineterminator="\n")
         self.writer.writerow(REJECTED_COLUMNS)
+        #: How many rows were written for each reason (for the run's metrics).
+        self.reasons: Counter[str] = Counter()
 
     def row(self, row: tuple[Any, ...]) -> None:
         self.writer.writerow(row)
+        self.reasons[row[-1]] += 1
 
     def table(self, rejected: pd.DataFrame) -> None:
         self.writer.writerows(rejected.itertuples(index=False, name=None))
+        self.reasons.update(rejected["reason"].tolist())
 
     def restart(self) -> None:
         self.handle.seek(0)
         self.handle.truncate()
         self.writer.writerow(REJECTED_COLUMNS)
+        self.reasons.clear()
+
+    def drop_reasons(self) -> dict[str, int]:
+        """Rows written per reason, in the order of ``clean.REASONS``."""
+        return {reason: self.reasons[reason] for reason in REASONS if self.reasons[reason]}
 
 
 @dataclass
@@ -433,10 +446,22 @@ def count_scores(
 def stream_summaries(
     config: RunConfig, rejected: RejectedRows | None = None, chunksize: int | None = None
 ) -> tuple[dict[str, GroupSummary], TTestResult, int, int]:
-    """Summaries, the t-test, rows read and rows dropped, in fixed memory; rejects to ``rejected``.
+    """Summaries, the t-test, rows read and rows dropped, in fixed memory; rejects to ``rejected``."""
+    found = stream_analysis(config, rejected, chunksize)
+    return dict(found.summaries), found.ttest, found.rows_read, found.rows_dropped
+
+
+def stream_analysis(
+    config: RunConfig,
+    rejected: RejectedRows | None = None,
+    chunksize: int | None = None,
+    rejected_path: Path | None = None,
+) -> Analysis:
+    """The stream's Analysis, in fixed memory; rejected rows go to ``rejected`` as they come.
 
     First the counting loop (fast while scores repeat); on a file whose scores do not repeat,
     chunks, a temporary file of the cleaned numbers, and the summary passes over it.
+    ``rejected_path`` is the file ``rejected`` writes to (the Analysis names it).
     """
     source = config.source
     cols = (config.group_col, config.value_col)
@@ -445,20 +470,28 @@ def stream_summaries(
     if counted is not None:
         chunk = counted.chunk
         summaries = summarize_spilled(lambda f: [f(chunk)], counted.labels, config)
-        rows_read, rows_dropped = counted.rows_read, counted.rows_dropped
+        rows_read, rows_dropped, labels = counted.rows_read, counted.rows_dropped, counted.labels
     else:
         if rejected is not None:
             rejected.restart()
-        summaries, rows_read, rows_dropped = _summarize_chunks(
+        summaries, rows_read, rows_dropped, labels = _summarize_chunks(
             config, fmt, rejected, chunksize or CHUNK_ROWS
         )
     result = compare(summaries, config.test, config.value_col, str(source))
-    return summaries, result, rows_read, rows_dropped
+    return Analysis(
+        summaries=summaries,
+        ttest=result,
+        rows_read=rows_read,
+        rejected=rejected_path if rejected_path is not None else pd.DataFrame(),
+        rows_dropped=rows_dropped,
+        drop_reasons=rejected.drop_reasons() if rejected is not None else {},
+        labels=tuple(sorted(labels)),
+    )
 
 
 def _summarize_chunks(
     config: RunConfig, fmt: CsvFormat, rejected: RejectedRows | None, chunksize: int
-) -> tuple[dict[str, GroupSummary], int, int]:
+) -> tuple[dict[str, GroupSummary], int, int, set[str]]:
     """Clean in chunks, spill the numbers to a temporary file, summarise them in passes."""
     rows_read = rows_dropped = 0
     labels: set[str] = set()
@@ -474,7 +507,7 @@ def _summarize_chunks(
                 rejected.table(cleaned.rejected)
         spill.close()
         summaries = summarize_spilled(spill.run_pass, labels, config)
-    return summaries, rows_read, rows_dropped
+    return summaries, rows_read, rows_dropped, labels
 
 
 def summarize_spilled(
@@ -490,28 +523,29 @@ def summarize_spilled(
     return summarize(run_pass, ext, config.value_col, source)
 
 
-def run_stream(config: RunConfig) -> dict[str, Any]:
-    """The ``stream`` engine: fixed memory; rejected rows go to disk as they come."""
-    # Imported here: publishing pulls in Matplotlib and SQLAlchemy, which the process-pool
-    # workers that import this module only to scan files (lesson 02) never need.
-    from exam_pipeline.core.outputs import publish
+def run_analysis(config: RunConfig, hooks: Hooks) -> Analysis:
+    """The ``stream`` engine (``Engine.analyze``): fixed memory; rejected rows go to disk as they come.
 
-    config = config.checked()
+    They go to a temporary file in ``--out`` (``.rejected.*.tmp``), which the Analysis names
+    and publishing moves into place as rejected.csv; removed here if the run fails.
+    """
     out = Path(config.out)
-    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".rejected.", suffix=".tmp", dir=out)
     tmp = Path(name)
     try:
         with open(fd, "w", encoding="utf-8", newline="") as handle:
-            summaries, result, rows_read, rows_dropped = stream_summaries(
-                config, RejectedRows(handle)
-            )
-        return publish(config, summaries, result, rows_read, tmp, rows_dropped)
-    finally:
-        tmp.unlink(missing_ok=True)  # already moved into place on success
-        if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # a failed run leaves no trace in --out
+            return stream_analysis(config, RejectedRows(handle), rejected_path=tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def run_stream(config: RunConfig) -> Report:
+    """Run the ``stream`` engine through the run path (lesson 02): the report."""
+    from exam_pipeline import engines
+
+    return engines.run(replace(config, engine="stream"))
 
 
 # -- small helpers -----------------------------------------------------------------------

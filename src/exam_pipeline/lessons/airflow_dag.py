@@ -26,13 +26,14 @@ from typing import Any
 import pandas as pd
 
 from exam_pipeline.core.analysis import (
+    Analysis,
     GroupSummary,
     TTestResult,
     compare,
     split_groups,
     summarize_groups,
 )
-from exam_pipeline.core.clean import REJECTED_COLUMNS, clean_scores
+from exam_pipeline.core.clean import REJECTED_COLUMNS, clean_scores, drop_reasons
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import read_scores
 
@@ -90,13 +91,17 @@ def publish_step(
 
     rejected = pd.DataFrame(cleaned["rejected"], columns=list(REJECTED_COLUMNS))
     rejected = rejected.astype({"line": int})
-    return publish(
-        config,
-        {label: GroupSummary(**numbers) for label, numbers in summaries.items()},
-        TTestResult(**result),
-        cleaned["rows_read"],
-        rejected,
+    summaries_found = {label: GroupSummary(**numbers) for label, numbers in summaries.items()}
+    analysis = Analysis(
+        summaries=summaries_found,
+        ttest=TTestResult(**result),
+        rows_read=cleaned["rows_read"],
+        rejected=rejected,
+        rows_dropped=len(rejected),
+        drop_reasons=drop_reasons(rejected),
+        labels=tuple(cleaned["labels"]),
     )
+    return dict(publish(config, analysis))
 
 
 def build_dag(config: RunConfig) -> Any:

@@ -1,4 +1,4 @@
-"""Lesson 06 (resilience and speed): a flaky score source, a cheap cache key, quiet failures.
+"""Lesson 07 (resilience and speed): a flaky score source, a cheap cache key, quiet failures.
 
 - :func:`attempt_fails` decides, repeatably, whether one attempt to reach a flaky source fails:
   the first attempt always does, later ones at random from a seeded generator. The same seed

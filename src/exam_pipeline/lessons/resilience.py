@@ -1,6 +1,6 @@
 """Reading from a source that fails now and then: a flaky loopback server and a retrying reader.
 
-Lesson 08 needs an unreliable source that behaves the same on every run, so :class:`FlakyServer`
+Lessons 09 and 11 need an unreliable source that behaves the same on every run, so :class:`FlakyServer`
 serves the exam CSV on 127.0.0.1 and answers some requests with an error, chosen by a seeded
 random generator (the same seed and the same order of requests give the same failures).
 :func:`fetch_with_retries` reads it with tenacity: only *transient* errors are retried, with
