@@ -9,7 +9,13 @@ import pytest
 from exam_pipeline import engines
 from exam_pipeline.engines.base import Engine
 
-OPTIONAL = {"luigi": ("luigi",), "prefect": ("prefect",), "dask": ("dask", "distributed")}
+OPTIONAL = {
+    "luigi": ("luigi",),
+    "prefect": ("prefect",),
+    "dask": ("dask", "distributed"),
+    "dagster": ("dagster",),
+    "spark": ("pyspark",),  # and Java, which the fixture pretends is there
+}
 
 
 def test_every_engine_satisfies_the_protocol():
@@ -20,7 +26,8 @@ def test_every_engine_satisfies_the_protocol():
 
 @pytest.fixture
 def without_engine_libraries(monkeypatch):
-    """As after a base ``pip install .``: Luigi, Prefect, Dask and distributed cannot be found."""
+    """As after a base ``pip install .``: no engine library can be found (Java can)."""
+    monkeypatch.setenv("JAVA_HOME", "/usr/lib/jvm/pretend")
     hidden = {lib for libs in OPTIONAL.values() for lib in libs}
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -56,7 +63,7 @@ def test_a_base_install_runs_the_base_engines(without_engine_libraries, run_cli,
 
 BLOCKER = """
 import importlib.abc, importlib.util, sys
-HIDDEN = {"luigi", "prefect", "dask", "distributed"}
+HIDDEN = {"luigi", "prefect", "dask", "distributed", "dagster", "pyspark"}
 class Hide(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in HIDDEN:
@@ -84,3 +91,12 @@ def test_base_engines_never_import_an_engine_library(engine, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert f"Engine: {engine}." in done.stdout
+
+
+def test_spark_without_java_says_to_install_a_java_runtime(monkeypatch):
+    from exam_pipeline.engines import base
+
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setattr(base.shutil, "which", lambda name, *a, **k: None)
+    assert "java" in engines.missing("spark") and "spark" not in engines.available()
+    assert "openjdk-17-jre-headless" in base.install_hint(engines.ENGINES["spark"])

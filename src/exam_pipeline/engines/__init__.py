@@ -152,7 +152,8 @@ def get(name: str) -> Engine:
     if engine is not None and missing_libraries(engine):
         raise PipelineInputError(
             f"--engine {name}: needs {', '.join(missing_libraries(engine))}, which is not "
-            f"installed here; {install_hint(engine)} (make install installs every engine)"
+            f"installed here; {install_hint(engine)} (make install installs every engine but spark,"
+            " which make install-dev adds)"
         )
     if engine is None or not _installed(engine):
         raise PipelineInputError(
