@@ -87,7 +87,7 @@ airflow: $(AIRFLOW_STAMP) install
 LANDSCAPE_TESTS := solutions/12_landscape.ipynb notebooks/12_landscape.ipynb \
 	tests/test_engines_agree.py tests/test_statistics.py tests/test_spark_cluster.py tests/test_airflow.py
 test-landscape: install-dev
-	env -u PYTHONDONTWRITEBYTECODE EXAM_LANDSCAPE_SLOW=1 $(BIN)/python -m pytest -n 2 --dist loadfile -m landscape $(LANDSCAPE_TESTS) $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE EXAM_LANDSCAPE_SLOW=1 $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m landscape $(LANDSCAPE_TESTS) $(PYTEST_ARGS)
 
 ## The analysis on the bundled lesson data, written to output/.
 run: install

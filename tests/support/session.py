@@ -59,6 +59,12 @@ SKIP_DIRS = {"output", ".ipynb_checkpoints", "__pycache__", ".venv", ".git"}
 #: on short ones, with no worker left alone on a long file while the other core idles. The
 #: files not listed keep their collection order after these.
 SLOWEST_FIRST = (
+    # make test-landscape only (marker `landscape`): lesson 12, 100-170 s each, then its tests
+    "solutions/12_landscape.ipynb",
+    "notebooks/12_landscape.ipynb",
+    "tests/test_spark_cluster.py",  # about 60 s: a standalone master and worker
+    "tests/test_airflow.py",  # about 40 s: .venv-airflow's dag.test()
+    # make test
     "tests/test_dask.py",  # about 27 s
     "tests/test_prefect.py",
     "tests/test_jupyterlab_e2e.py",
@@ -95,6 +101,7 @@ SLOWEST_FIRST = (
     "tests/test_luigi.py",
     "solutions/01_pipeline_mindset.ipynb",
     "solutions/13_capstone.ipynb",  # about 4 s
+    "tests/test_landscape_split.py",  # about 4 s: collects make test-landscape's selection
 )
 
 #: Server settings for the tests: new deployments get their scheduled runs within a second.
