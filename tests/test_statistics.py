@@ -228,8 +228,7 @@ ONE_OF_EACH = {
 
 #: Spark's degenerate cases (a JVM job per file) run in ``make test-landscape``, not ``make test``.
 DEGENERATE_ENGINES = [
-    pytest.param(name, marks=pytest.mark.landscape) if name == "spark" else name
-    for name in ENGINES
+    pytest.param(name, marks=pytest.mark.landscape) if name == "spark" else name for name in ENGINES
 ]
 
 
