@@ -121,6 +121,19 @@ HINTS: dict[str, tuple[str, ...]] = {
         "name to self.slow, and call .warning on logging.getLogger('exam_pipeline.alerts') with "
         "the step name, the seconds and the limit, each formatted with two decimals.",
     ),
+    "12-ex1": (
+        "An asset's parameter names are the assets it needs: take the cleaned rows from the asset "
+        "it depends on, never from the file, and give one share per class.",
+        "The CleanResult holds the rows kept after cleaning in its frame; group them by the class "
+        "column and, in each group, take the mean of the test 'score is at least 70' (a score of "
+        "exactly 70 passes), turned into a plain float.",
+    ),
+    "12-ex2": (
+        "A Hamilton function computes only from its parameters: the cleaned node already holds the "
+        "rows that survived cleaning; count them per class.",
+        "Count the values of the class column in the CleanResult's frame, then build a dict of "
+        "the class name (a str) to its count (an int), so it compares equal to plain numbers.",
+    ),
     "13-ex1": (
         "The package already has the last three steps of its exam pipeline; build them with "
         "this subject's settings and let the framework run them on the rows you were given.",
