@@ -30,6 +30,30 @@ HINTS: dict[str, tuple[str, ...]] = {
         "Use the sample variance (ddof=1, pandas' default for .var()) and n - 1 in each term "
         "of the denominator; compare with scipy.stats.ttest_ind(..., equal_var=False).df.",
     ),
+    # lesson 05 (Luigi)
+    "05-ex1": (
+        "A Luigi task is three answers: what must be done first (the package's cleaning step, "
+        "with this task's parameters), what it produces (a file whose name follows those "
+        "parameters) and how (read the rejected rows, count them by reason, write JSON).",
+        "requires(): the cleaning task built from your own parameters (every ExamTask has a "
+        "method that copies them to another class). output(): the base class's stage-file "
+        "helper, named 'reasons' with a .json suffix. run(): read the 'rejected' input with "
+        "pandas, value_counts() on its reason column, and json.dump the counts as plain ints "
+        "inside a `with` on the target's own open('w'), never on open(path).",
+    ),
+    "05-ex2": (
+        "The scheduler disables a task once it has failed retry_count times. The server "
+        "refuses `refusals` times, so how many failures must the task be allowed to survive "
+        "without being disabled?",
+        "With retry_count = n the task gets n attempts in all. It needs refusals failed "
+        "attempts plus one that succeeds: count them, and check that one less is not enough.",
+    ),
+    "05-ex3": (
+        "Luigi starts from the task you ask for and asks complete() of it first. It only "
+        "looks at a task's requirements when that task is incomplete.",
+        "Is Publish complete after the summary stage is deleted? Its own outputs (the copies "
+        "in the run folder) are all still there. If it is complete, what does Luigi ask next?",
+    ),
 }
 
 _shown: dict[str, int] = {}
