@@ -54,6 +54,22 @@ HINTS: dict[str, tuple[str, ...]] = {
         "Is Publish complete after the summary stage is deleted? Its own outputs (the copies "
         "in the run folder) are all still there. If it is complete, what does Luigi ask next?",
     ),
+    # lesson 06 (Prefect basics)
+    "06-ex1": (
+        "Two decorated functions: a task that handles ONE class (count, divide, log, return) "
+        "and a flow that calls that task once for each class and collects the answers in a "
+        "dict. 'At or above' includes the threshold itself.",
+        "The task: the number of values >= threshold divided by the number of values, logged "
+        "through get_run_logger().info(...), with task_run_name='pass-rate-{label}' in @task. "
+        "The flow: @flow with name and flow_run_name 'pass-rates', and a dict comprehension "
+        "over scores.items() that calls the task (not its .fn) for each class.",
+    ),
+    "06-ex2": (
+        "A flow call can hand back its final state instead of its result or an exception; a "
+        "state has a name (Completed, Failed, TimedOut, ...).",
+        "Pass return_state=True to exam_analysis(path, out=out) and return the .name of what "
+        "comes back: no try/except needed, and not .type (COMPLETED/FAILED is coarser).",
+    ),
     # lesson 07 (Prefect resilience)
     "07-ex1": (
         "Two things work together: the decorator lets Prefect run the task again after an "
