@@ -164,18 +164,68 @@ def test_cached_clean_hits_on_an_unchanged_file_and_misses_after_a_change(flows,
 # --- log helpers --------------------------------------------------------------------------------
 
 
-def test_sorted_output_keeps_flow_lines_at_the_ends(pr, capsys):
-    with pr.sorted_output():
-        print("INFO flow f: Beginning flow run 'f' for flow 'f'")
-        print("INFO task b: Finished in state Completed()")
-        print("INFO flow f: Finished in state Completed()")
-        print("INFO task a: Finished in state Completed()")
-    assert capsys.readouterr().out.splitlines() == [
-        "INFO flow f: Beginning flow run 'f' for flow 'f'",
-        "INFO task a: Finished in state Completed()",
-        "INFO task b: Finished in state Completed()",
-        "INFO flow f: Finished in state Completed()",
+def test_causal_lines_group_each_task_run_under_the_flow_line_before_it(pr):
+    first, second = "018f0000-0000-7000-8000-000000000001", "018f0000-0000-7000-8000-000000000002"
+    arrived = [  # threads interleaved: the second run logged first
+        ("flow: Beginning", None),
+        ("flow: serial", None),
+        ("t1: failed", first),
+        ("t1: Finished Failed", first),
+        ("flow: mapped", None),
+        ("t3: Finished", second),
+        ("t2: raised", first[:-1] + "3"),
+        ("t2: Finished Failed", first[:-1] + "3"),
+        ("flow: Finished", None),
     ]
+    lines = [pr._Line(i, text, run) for i, (text, run) in enumerate(arrived)]
+    assert pr.causal_lines(lines) == [
+        "flow: Beginning",
+        "flow: serial",
+        "  t1: failed",
+        "  t1: Finished Failed",
+        "flow: mapped",
+        "  t3: Finished",  # created before t2 (a smaller UUIDv7), so listed first
+        "  t2: raised",
+        "  t2: Finished Failed",
+        "flow: Finished",
+    ]
+
+
+def test_task_run_ids_sort_in_creation_order_inside_the_block_only(pr):
+    import prefect.task_runners
+
+    real = prefect.task_runners.uuid7
+    with pr._creation_ordered_ids():
+        ids = [prefect.task_runners.uuid7() for _ in range(2000)]  # many in one millisecond
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all(i.version == 7 for i in ids)
+    assert prefect.task_runners.uuid7 is real
+
+
+def test_runs_in_order_prints_a_failed_run_cause_before_its_end(pr, capsys):
+    from prefect import flow, task
+
+    @task(task_run_name="part-{n}")
+    def part(n: int) -> int:
+        if n == 1:
+            raise ValueError("broken part")
+        return n
+
+    @flow(flow_run_name="parts")
+    def parts() -> list[str]:
+        futures = part.map([0, 1, 2])
+        futures.wait()
+        return [f.state.name for f in futures]
+
+    pr.hide_tracebacks()  # one line per record
+    with pr.runs_in_order():
+        assert parts() == ["Completed", "Failed", "Completed"]
+    out = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert out[0].startswith("INFO flow parts: Beginning") and "Finished in state" in out[-1]
+    tasks = [line.split(":")[0].split()[-1] for line in out[1:-1]]
+    assert tasks == sorted(tasks, key=lambda name: int(name.split("-")[1])), out
+    broken = [line for line in out if "part-1" in line]
+    assert "exception" in broken[0] and "Finished in state Failed" in broken[-1], broken
 
 
 def test_no_traceback_filter_drops_only_the_traceback(pr):

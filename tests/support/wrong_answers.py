@@ -7,8 +7,11 @@ kernel (so a lesson is not executed a second time):
 * ``<check_id> rerun``: the solution cell and the check once more (the check must pass again);
 * ``<check_id> wrong K``: for each wrong answer K in ``tests/wrong_answers/NN_x.py``, the names
   the solution cell binds are deleted, the cell runs with the wrong code in place of its
-  solution region, and the check must FAIL; then the solution cell and the check run again and
-  the check must PASS (a wrong attempt leaves nothing behind that fools the check).
+  solution region, and the check must FAIL. After the exercise's last wrong answer (all of
+  them, one after another, as a student trying again and again), the solution cell and the
+  check run once more and the check must PASS: what the wrong attempts left behind does not
+  fool the check. (Restoring after every wrong answer doubled the cost, about a minute of
+  ``make test``, for little more: the attempts' leftovers accumulate in this order anyway.)
 
 The wrong-answer file (see SPEC / docs/instructors.md)::
 
@@ -136,10 +139,12 @@ class ExerciseItem(pytest.Item):
         solution: str,
         check: str,
         wrong: tuple[int, str, str] | None,
+        restore: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.exercise, self.solution, self.check, self.wrong = exercise, solution, check, wrong
+        self.restore = restore  # the exercise's last wrong answer: put the solution back after it
 
     def _must_pass(self, what: str) -> None:
         kernel = self.parent.kernel  # type: ignore[union-attr]
@@ -161,15 +166,18 @@ class ExerciseItem(pytest.Item):
         number, description, code = self.wrong
         names = sorted(bound_at_top(self.solution))
         run(kernel, f"for _name in {names!r}:\n    globals().pop(_name, None)\n")
-        attempt = run(kernel, replace_region(self.solution, code))
-        verdict = run(kernel, self.check)
-        if verdict.error is None:
-            cell = "" if attempt.error is None else f" (its cell raised {attempt.error})"
-            raise ExerciseFailure(
-                f"wrong answer {number} of {cid} PASSED the check: {description}{cell}\n"
-                f"check printed: {verdict.output.strip()!r}"
-            )
-        self._must_pass(f"after wrong answer {number} ({description})")
+        try:
+            attempt = run(kernel, replace_region(self.solution, code))
+            verdict = run(kernel, self.check)
+            if verdict.error is None:
+                cell = "" if attempt.error is None else f" (its cell raised {attempt.error})"
+                raise ExerciseFailure(
+                    f"wrong answer {number} of {cid} PASSED the check: {description}{cell}\n"
+                    f"check printed: {verdict.output.strip()!r}"
+                )
+        finally:
+            if self.restore:  # even after a failure: the lesson's later cells need the solution
+                self._must_pass(f"after wrong answers 1 to {number} of {cid}")
 
     def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
         if isinstance(excinfo.value, ExerciseFailure):
@@ -197,7 +205,8 @@ def _items_for(nbfile: Any, nb: nbformat.NotebookNode, wrong: WrongAnswers) -> d
                 wrong=None,
             )
         ]
-        for number, (description, code) in enumerate(wrong.get(exercise.check_id, []), 1):
+        answers = wrong.get(exercise.check_id, [])
+        for number, (description, code) in enumerate(answers, 1):
             items.append(
                 make(
                     nbfile,
@@ -206,6 +215,7 @@ def _items_for(nbfile: Any, nb: nbformat.NotebookNode, wrong: WrongAnswers) -> d
                     solution=solution,
                     check=check,
                     wrong=(number, description, code),
+                    restore=number == len(answers),
                 )
             )
         extra[exercise.check] = items

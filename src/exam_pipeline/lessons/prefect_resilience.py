@@ -10,8 +10,9 @@
   :func:`cached_clean` uses it (plus the task's source code) for the cleaning step.
 - :func:`resilient_exam` is a small flow over the flaky source, importable from a file, so
   it can be served on a schedule (interactively defined flows cannot be deployed).
-- :func:`hide_tracebacks` and :func:`sorted_output` keep notebook outputs free of machine paths
-  and of the random order in which concurrent tasks finish.
+- :func:`hide_tracebacks` keeps notebook outputs free of machine paths, and
+  :func:`runs_in_order` prints concurrent task runs' log lines grouped by run, in the order
+  they happened, instead of the varying order in which threads reached the console.
 
 Call :func:`exam_pipeline.engines.prefect_settings.configure` before importing this module, as for
 :mod:`exam_pipeline.engines.prefect_flow`.
@@ -22,10 +23,12 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
-import io
 import logging
 import random
+import threading
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -160,27 +163,114 @@ def hide_tracebacks() -> int:
     return changed
 
 
-def _log_order(line: str) -> tuple[int, str]:
-    """Sort key: a flow's "Beginning" line first, its "Finished" line last, the rest by text."""
-    words = line.split(" ", 2)
-    if "Beginning flow run" in line:
-        return 0, line
-    if len(words) > 1 and words[1] == "flow" and "Finished in state" in line:
-        return 2, line
-    return 1, line
+@dataclass
+class _Line:
+    seq: int  # the order in which the console handler received it
+    text: str
+    task_run_id: str | None
+
+
+class _Collect(logging.Filter):
+    """Keep each console record's formatted line (in arrival order) instead of printing it."""
+
+    def __init__(self, handler: logging.Handler, lines: list[_Line]) -> None:
+        super().__init__()
+        self.handler, self.lines = handler, lines
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        run = getattr(record, "task_run_id", None)
+        self.lines.append(_Line(len(self.lines), self.handler.format(record), run))
+        return False  # printed later, by runs_in_order
+
+
+def causal_lines(lines: list[_Line]) -> list[str]:
+    """The lines grouped by task run, each group where its run began, flow lines in order.
+
+    The flow's own lines (and lines from no run) keep the order they were logged in. Each task
+    run's lines stay together, in the order they were logged, indented under the last flow line
+    logged before the run's first line. Runs under the same flow line (submitted together, so
+    they ran at the same time) are listed in the order the flow created them, which is the
+    order of their ids inside :func:`runs_in_order` (see :func:`_creation_ordered_ids`).
+    Nothing is sorted by text.
+    """
+    flow_lines = [line for line in lines if line.task_run_id is None]
+    groups: dict[str, list[_Line]] = {}
+    for line in lines:
+        if line.task_run_id is not None:
+            groups.setdefault(line.task_run_id, []).append(line)
+    under: dict[int, list[str]] = {}  # index in flow_lines (-1: before any) -> task run ids
+    for run, members in groups.items():
+        first = members[0].seq
+        anchor = max((i for i, f in enumerate(flow_lines) if f.seq < first), default=-1)
+        under.setdefault(anchor, []).append(run)
+    out: list[str] = []
+
+    def runs_after(anchor: int) -> None:
+        for run in sorted(under.get(anchor, []), key=uuid.UUID):
+            out.extend("  " + line.text for line in groups[run])
+
+    runs_after(-1)
+    for i, line in enumerate(flow_lines):
+        out.append(line.text)
+        runs_after(i)
+    return out
+
+
+#: The Prefect modules that give task runs their ids (``uuid7()`` at submit or at a direct call).
+_ID_MAKERS = ("prefect.task_runners", "prefect.task_engine", "prefect.tasks")
 
 
 @contextlib.contextmanager
-def sorted_output() -> Iterator[None]:
-    """Print what the block writes to stdout with its lines sorted.
+def _creation_ordered_ids() -> Iterator[None]:
+    """Task run ids that sort in the order the runs were created, for the block's duration.
 
-    Tasks running in threads finish, and log, in a different order every time; sorted, the
-    same lines always look the same. A flow's first and last log lines keep their places.
+    Prefect's task run ids are UUIDv7: 48 bits of milliseconds, then random bits, so two runs
+    created in the same millisecond (a ``.map()`` submits several) sort at random. Here each
+    new id is also made larger than the previous one, which keeps it a valid UUIDv7 whose
+    order is the creation order. A flow creates its task runs one after another in its own
+    thread (``.submit()`` and ``.map()`` included), so that order is the program's.
     """
-    buffer = io.StringIO()
+    import importlib
+
+    modules = [importlib.import_module(name) for name in _ID_MAKERS]
+    real = {module: module.uuid7 for module in modules}
+    make = next(iter(real.values()))
+    lock, last = threading.Lock(), [0]
+
+    def ordered_uuid7(*args: Any, **kwargs: Any) -> uuid.UUID:
+        with lock:
+            value = max(make(*args, **kwargs).int, last[0] + 1)
+            last[0] = value
+            return uuid.UUID(int=value)
+
+    for module in modules:
+        module.uuid7 = ordered_uuid7  # type: ignore[attr-defined]
     try:
-        with contextlib.redirect_stdout(buffer):
+        yield
+    finally:
+        for module, function in real.items():
+            module.uuid7 = function  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def runs_in_order() -> Iterator[None]:
+    """Print the block's Prefect console lines in causal order, grouped by task run.
+
+    Tasks running in threads log in an order that changes from run to run. Here each task
+    run's lines are printed together, in the order they happened, under the flow line that
+    preceded them; runs that overlapped come in the order the flow created them (see
+    :func:`causal_lines`). Other printed text is not affected.
+    """
+    lines: list[_Line] = []
+    consoles = [h for h in logging.getLogger().handlers if isinstance(h, StdoutHandler)]
+    collectors = [_Collect(handler, lines) for handler in consoles]
+    for handler, collector in zip(consoles, collectors, strict=True):
+        handler.addFilter(collector)
+    try:
+        with _creation_ordered_ids():
             yield
     finally:
-        for line in sorted(buffer.getvalue().splitlines(), key=_log_order):
-            print(line)
+        for handler, collector in zip(consoles, collectors, strict=True):
+            handler.removeFilter(collector)
+        for text in causal_lines(lines):
+            print(text)
