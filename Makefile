@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # The Pythons the pins serve: pyproject's requires-python says the same.
 SUPPORTED_PYTHONS := 3.11 3.12 3.13
 
-.PHONY: install install-dev airflow test-landscape lock-airflow test grade-lessons run lab lock check-wheels notebooks \
+.PHONY: install install-dev airflow test-landscape lock-airflow test grade-lessons run lab lock check-wheels test-students notebooks \
 	student screenshots lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
@@ -65,6 +65,12 @@ install-dev: $(DEV_STAMP)
 ## part of this run, fails if test-landscape stops collecting them.
 test: install-dev
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder -m "not landscape" $(PYTEST_ARGS)
+
+## The student notebooks under nbval (a stub in every exercise, so each check fails as a
+## student first sees it; everything else runs as in solutions/). They repeat the lessons'
+## runs, about a minute of CPU, so `make test` leaves them here; CI runs this after it.
+test-students: install-dev
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder -m "not landscape" notebooks $(PYTEST_ARGS)
 
 ## Grade every lesson for real, as an instructor's batch would: its solution scores 100, the
 ## untouched student version less, a gutted copy 0, a looping copy times out; every solution

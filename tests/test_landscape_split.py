@@ -61,3 +61,14 @@ def test_test_landscape_collects_lesson_12_and_the_spark_cases():
     }
     lost = [what for what, start in wanted.items() if not any(start in i for i in ids)]
     assert not lost, f"make test-landscape no longer collects: {', '.join(lost)}"
+
+
+def test_make_test_leaves_the_student_notebooks_to_test_students():
+    """The student notebooks are not dropped: ``make test-students`` (CI) collects every one."""
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'^testpaths = \["tests", "solutions"\]', pyproject, re.MULTILINE)
+    assert recipe("test-students").split("$(PYTEST_ARGS)")[0].rstrip().endswith("notebooks")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "\nmake test-students\n" in ci, "CI no longer runs make test-students"
+    lessons = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert len(lessons) >= 13, lessons
