@@ -146,3 +146,28 @@ def combine_clean_results(parts: Sequence[CleanResult]) -> CleanResult:
         rows_read=sum(p.rows_read for p in parts),
         labels=tuple(sorted({label for p in parts for label in p.labels})),
     )
+
+
+@dataclass(frozen=True)
+class CleanedPart:
+    """One part of a file after cleaning, on the worker that holds it (Dask, Spark).
+
+    Its numbers per group stay there for the summary's passes; the rest is small.
+    """
+
+    values: dict[str, np.ndarray]
+    rejected: pd.DataFrame
+    rows_read: int
+    labels: tuple[str, ...]
+
+
+def clean_part(
+    raw: pd.DataFrame, group_col: str, value_col: str, decimal: str, first_line: int
+) -> CleanedPart:
+    """:func:`clean_scores` on one part, its kept scores as arrays per group."""
+    cleaned = clean_scores(raw, group_col, value_col, decimal, first_line=first_line)
+    values = {
+        str(label): group.to_numpy(np.float64)
+        for label, group in cleaned.frame.groupby(group_col, sort=False)[value_col]
+    }
+    return CleanedPart(values, cleaned.rejected, cleaned.rows_read, cleaned.labels)

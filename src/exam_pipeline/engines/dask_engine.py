@@ -22,18 +22,22 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dask
 import dask.dataframe as dd
-import numpy as np
 import pandas as pd
 from distributed import Client, LocalCluster
 
 from exam_pipeline.core.analysis import Analysis, compare
-from exam_pipeline.core.clean import REJECTED_COLUMNS, clean_scores, drop_reasons
+from exam_pipeline.core.clean import (
+    REJECTED_COLUMNS,
+    CleanedPart,
+    clean_part,
+    clean_scores,
+    drop_reasons,
+)
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import CsvFormat, inspect_csv, read_csv_options
 from exam_pipeline.core.data import csv_errors as data_csv_errors
@@ -59,16 +63,6 @@ PROCESS_THRESHOLD_BYTES = 256 * 2**20
 
 #: Partitions per worker thread we aim for (a few, so a slow one does not hold up the rest).
 PARTITIONS_PER_THREAD = 2
-
-
-@dataclass(frozen=True)
-class CleanedPartition:
-    """One partition after cleaning: its numbers per group (kept on the worker) and the rest."""
-
-    values: dict[str, np.ndarray]
-    rejected: pd.DataFrame
-    rows_read: int
-    labels: tuple[str, ...]
 
 
 def choose_blocksize(size_bytes: int, threads: int) -> int:
@@ -97,17 +91,12 @@ def read_partitions(
 
 def clean_partition(
     part: pd.DataFrame, group_col: str, value_col: str, decimal: str
-) -> CleanedPartition:
+) -> CleanedPart:
     """Clean one partition; keep its numbers per group, its dropped rows and its labels.
 
     Lines in the rejected table count from 0 within the partition; ``combine_rejected`` shifts them.
     """
-    cleaned = clean_scores(part.reset_index(drop=True), group_col, value_col, decimal, first_line=0)
-    values = {
-        str(label): group.to_numpy(np.float64)
-        for label, group in cleaned.frame.groupby(group_col, sort=False)[value_col]
-    }
-    return CleanedPartition(values, cleaned.rejected, cleaned.rows_read, cleaned.labels)
+    return clean_part(part.reset_index(drop=True), group_col, value_col, decimal, first_line=0)
 
 
 def summarize_partition(part: pd.DataFrame, group_col: str, value_col: str, decimal: str) -> Scan:
@@ -120,12 +109,12 @@ def summarize_partition(part: pd.DataFrame, group_col: str, value_col: str, deci
     return Scan.of(cleaned, group_col, value_col)
 
 
-def partition_head(part: CleanedPartition) -> tuple[int, tuple[str, ...], pd.DataFrame]:
+def partition_head(part: CleanedPart) -> tuple[int, tuple[str, ...], pd.DataFrame]:
     """What the client needs of a cleaned partition: rows read, labels, dropped rows."""
     return part.rows_read, part.labels, part.rejected
 
 
-def apply_pass(f: Callable[[Chunk], dict[str, Any]], part: CleanedPartition) -> dict[str, Any]:
+def apply_pass(f: Callable[[Chunk], dict[str, Any]], part: CleanedPart) -> dict[str, Any]:
     """One pass of the summary on one partition, run where the partition lives."""
     return f(part.values)
 

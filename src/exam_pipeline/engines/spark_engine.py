@@ -37,11 +37,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import numpy as np
 import pandas as pd
 
 from exam_pipeline.core.analysis import Analysis, compare
-from exam_pipeline.core.clean import REJECTED_COLUMNS, clean_scores, drop_reasons
+from exam_pipeline.core.clean import (
+    REJECTED_COLUMNS,
+    CleanedPart,
+    clean_part,
+    drop_reasons,
+)
 from exam_pipeline.core.config import RunConfig
 from exam_pipeline.core.data import read_scores
 from exam_pipeline.core.summary import Chunk
@@ -251,27 +255,12 @@ def spark_session(master: str | None = None, app_name: str = "exam-scores") -> I
             spark.stop()
 
 
-@dataclass(frozen=True)
-class CleanedSlice:
-    """One slice after cleaning on an executor: its numbers per group and the rest."""
-
-    values: dict[str, np.ndarray]
-    rejected: pd.DataFrame
-    rows_read: int
-    labels: tuple[str, ...]
-
-
-def clean_slice(raw: pd.DataFrame, group_col: str, value_col: str, decimal: str) -> CleanedSlice:
+def clean_slice(raw: pd.DataFrame, group_col: str, value_col: str, decimal: str) -> CleanedPart:
     """Clean one slice with the course's rules; its index is the row number in the file.
 
     ``clean_scores`` numbers rejected rows from the frame's index, so each keeps its file line.
     """
-    cleaned = clean_scores(raw, group_col, value_col, decimal, first_line=2)
-    values = {
-        str(label): group.to_numpy(np.float64)
-        for label, group in cleaned.frame.groupby(group_col, sort=False)[value_col]
-    }
-    return CleanedSlice(values, cleaned.rejected, cleaned.rows_read, cleaned.labels)
+    return clean_part(raw, group_col, value_col, decimal, first_line=2)
 
 
 def slices(raw: pd.DataFrame, rows: int = ROWS_PER_SLICE, at_least: int = 2) -> list[pd.DataFrame]:
